@@ -1,0 +1,203 @@
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "diag.h"
+#include "secmem.h"
+
+/* jansson holds token strings while we parse and build bundles; make
+ * every block it frees zeroed first. The size lives in a header. */
+static void *
+wipe_malloc(size_t n)
+{
+	size_t *p;
+
+	if (n > SIZE_MAX - sizeof(max_align_t))
+		return NULL;
+	if ((p = malloc(sizeof(max_align_t) + n)) == NULL)
+		return NULL;
+	*p = n;
+	return (char *)p + sizeof(max_align_t);
+}
+
+static void
+wipe_free(void *q)
+{
+	size_t *p;
+
+	if (q == NULL)
+		return;
+	p = (size_t *)((char *)q - sizeof(max_align_t));
+	sodium_memzero(q, *p);
+	free(p);
+}
+
+void
+fa_jsonfree(void *p)
+{
+	wipe_free(p);
+}
+
+int
+fa_secure_init(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (sodium_init() < 0)
+		return fa_seterr(1, "libsodium failed to initialise");
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		return fa_seterr(1, "cannot disable core dumps: %s",
+		    strerror(errno));
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	return 0;
+}
+
+void *
+fa_secalloc(size_t n)
+{
+	void *p;
+
+	if ((p = sodium_malloc(n)) != NULL)
+		memset(p, 0, n);
+	return p;
+}
+
+void
+fa_secfree(void *p)
+{
+	if (p != NULL)
+		sodium_free(p);
+}
+
+/* Opens a secret file and checks it is a regular file nobody else can
+ * read. Returns the fd, or -1 with the error set (status 78: the fix is
+ * the operator's). */
+static int
+opensecret(const char *path, const char *what, struct stat *st)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return fa_seterr(EX_CONFIG, "%s %s is missing%s", what,
+			    path, strcmp(what, "key file") == 0 ?
+			    "; create one with: fa-vault keygen FILE" : "");
+		return fa_seterr(EX_CONFIG, "%s %s: %s", what, path,
+		    strerror(errno));
+	}
+	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return fa_seterr(EX_CONFIG, "%s %s is not a regular file",
+		    what, path);
+	}
+	if (st->st_mode & 077) {
+		close(fd);
+		return fa_seterr(EX_CONFIG, "%s %s is readable by others "
+		    "(mode %04o); fix it with: chmod 600 %s", what, path,
+		    (unsigned)(st->st_mode & 07777), path);
+	}
+	return fd;
+}
+
+int
+fa_readkey(const char *path, unsigned char key[FA_KEYLEN])
+{
+	struct stat st;
+	unsigned char extra;
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = opensecret(path, "key file", &st)) == -1)
+		return -1;
+	if (st.st_size != FA_KEYLEN)
+		goto badsize;
+	while (got < FA_KEYLEN) {
+		n = read(fd, key + got, FA_KEYLEN - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto badsize;
+		got += n;
+	}
+	if (read(fd, &extra, 1) != 0)
+		goto badsize;
+	close(fd);
+	return 0;
+badsize:
+	sodium_memzero(key, FA_KEYLEN);
+	close(fd);
+	return fa_seterr(EX_CONFIG, "key file %s is not %d bytes; create a "
+	    "new one with: fa-vault keygen FILE", path, FA_KEYLEN);
+}
+
+int
+fa_writekey(const char *path)
+{
+	unsigned char key[FA_KEYLEN];
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0400);
+	if (fd == -1)
+		return fa_seterr(1,
+		    "%s: %s", path, strerror(errno));
+	randombytes_buf(key, sizeof(key));
+	n = write(fd, key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
+	if (n != (ssize_t)sizeof(key) || fsync(fd) == -1 || close(fd) == -1) {
+		unlink(path);
+		return fa_seterr(1, "%s: write failed", path);
+	}
+	return 0;
+}
+
+char *
+fa_readsecret(const char *path)
+{
+	struct stat st;
+	char *s;
+	ssize_t n;
+	size_t len = 0, cap = 4096;
+	int fd;
+
+	if ((fd = opensecret(path, "secret file", &st)) == -1)
+		return NULL;
+	if ((s = fa_secalloc(cap + 1)) == NULL) {
+		close(fd);
+		fa_seterr(1, "out of secure memory");
+		return NULL;
+	}
+	while ((n = read(fd, s + len, cap - len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1 || len == cap) {
+		fa_secfree(s);
+		fa_seterr(EX_CONFIG, "secret file %s: %s", path,
+		    n == -1 ? strerror(errno) : "too long");
+		return NULL;
+	}
+	/* FreeAgent refuses secrets with trailing whitespace: drop one
+	 * newline (editors add it), keep anything else to fail loudly. */
+	if (len > 0 && s[len - 1] == '\n')
+		len--;
+	s[len] = '\0';
+	if (len == 0 || strcspn(s, " \t\r\n") != len) {
+		fa_secfree(s);
+		fa_seterr(EX_CONFIG, "secret file %s is empty or holds "
+		    "whitespace", path);
+		return NULL;
+	}
+	return s;
+}

@@ -1,0 +1,614 @@
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "diag.h"
+#include "secmem.h"
+#include "vault.h"
+
+#define THREADS		1024	/* processes in the environment at once */
+#define LOCKWAIT	2000000	/* µs before a blocked lock asks failchk */
+#define RETRIES		200
+
+static char dberr[256];
+
+static void
+errcall(const DB_ENV *e, const char *pfx, const char *msg)
+{
+	(void)e;
+	(void)pfx;
+	snprintf(dberr, sizeof(dberr), "%s", msg);
+}
+
+/* failchk asks whether the owner of a slot still lives. */
+static int
+isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, uint32_t flags)
+{
+	(void)e;
+	(void)tid;
+	(void)flags;
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static void
+threadid(DB_ENV *e, pid_t *pid, db_threadid_t *tid)
+{
+	(void)e;
+	*pid = getpid();
+	if (tid != NULL)
+		*tid = pthread_self();
+}
+
+static int
+dbfail(int r, const char *what)
+{
+	if (r == DB_RUNRECOVERY)
+		return fa_seterr(75, "vault: %s: needs recovery (%s)", what,
+		    dberr);
+	return fa_seterr(1, "vault: %s: %s%s%s", what, db_strerror(r),
+	    dberr[0] ? ": " : "", dberr);
+}
+
+int64_t
+fa_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* The sweep finds a binding when its access token expires or, for an
+ * idle binding, a day before its refresh token does. */
+int64_t
+fa_due_at(int64_t exp, int64_t rexp)
+{
+	return rexp - 86400 < exp ? rexp - 86400 : exp;
+}
+
+static void
+be64put(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static uint64_t
+be64get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void
+fa_tokhdr_encode(unsigned char *p, const struct fa_tokhdr *h)
+{
+	be64put(p, h->version);
+	be64put(p + 8, (uint64_t)h->expires_at);
+	be64put(p + 16, (uint64_t)h->refresh_expires_at);
+	/* Offset so that the index orders negative times correctly. */
+	be64put(p + 24, (uint64_t)h->due_at ^ (1ULL << 63));
+}
+
+void
+fa_tokhdr_decode(const unsigned char *p, struct fa_tokhdr *h)
+{
+	h->version = be64get(p);
+	h->expires_at = (int64_t)be64get(p + 8);
+	h->refresh_expires_at = (int64_t)be64get(p + 16);
+	h->due_at = (int64_t)(be64get(p + 24) ^ (1ULL << 63));
+}
+
+static int
+due_key(DB *s, const DBT *k, const DBT *d, DBT *out)
+{
+	(void)s;
+	(void)k;
+	if (d->size < FA_TOKHDRLEN)
+		return DB_DONOTINDEX;
+	memset(out, 0, sizeof(*out));
+	out->data = (char *)d->data + 24;
+	out->size = 8;
+	return 0;
+}
+
+/* Secondary keys taken from a string member of a JSON record. */
+static int
+json_key(const DBT *d, const char *member, DBT *out)
+{
+	json_t *j, *m;
+	char *s = NULL;
+
+	if ((j = json_loadb(d->data, d->size, 0, NULL)) == NULL)
+		return DB_DONOTINDEX;
+	if ((m = json_object_get(j, member)) != NULL && json_is_string(m))
+		s = strdup(json_string_value(m));
+	json_decref(j);
+	if (s == NULL)
+		return DB_DONOTINDEX;
+	memset(out, 0, sizeof(*out));
+	out->data = s;
+	out->size = strlen(s);
+	out->flags = DB_DBT_APPMALLOC;
+	return 0;
+}
+
+static int
+tenant_key(DB *s, const DBT *k, const DBT *d, DBT *out)
+{
+	(void)s;
+	(void)k;
+	return json_key(d, "tenant", out);
+}
+
+static int
+binding_key(DB *s, const DBT *k, const DBT *d, DBT *out)
+{
+	(void)s;
+	(void)k;
+	return json_key(d, "binding", out);
+}
+
+/* auditidx duplicates are recnos: order them as numbers, not bytes. */
+static int
+recno_cmp(DB *db, const DBT *a, const DBT *b)
+{
+	db_recno_t x, y;
+
+	(void)db;
+	memcpy(&x, a->data, sizeof(x));
+	memcpy(&y, b->data, sizeof(y));
+	return x < y ? -1 : x > y;
+}
+
+static const struct dbdesc {
+	const char	*file;
+	size_t		 off;
+	DBTYPE		 type;
+	int		 dup;
+	size_t		 primary;
+	int		(*key)(DB *, const DBT *, const DBT *, DBT *);
+} dbs[] = {
+#define O(f) offsetof(struct fa_vault, f)
+	{ "meta.db",	O(meta),	DB_BTREE, 0, 0, NULL },
+	{ "tenants.db",	O(tenants),	DB_BTREE, 0, 0, NULL },
+	{ "bindings.db", O(bindings),	DB_BTREE, 0, 0, NULL },
+	{ "bytenant.db", O(bytenant),	DB_BTREE, 1, O(bindings), tenant_key },
+	{ "tokens.db",	O(tokens),	DB_BTREE, 0, 0, NULL },
+	{ "due.db",	O(due),		DB_BTREE, 1, O(tokens), due_key },
+	{ "states.db",	O(states),	DB_BTREE, 0, 0, NULL },
+	{ "cache.db",	O(cache),	DB_BTREE, 0, 0, NULL },
+	{ "audit.db",	O(audit),	DB_RECNO, 0, 0, NULL },
+	{ "auditidx.db", O(auditidx),	DB_BTREE, 1, O(audit), binding_key },
+#undef O
+};
+#define NDBS (sizeof(dbs) / sizeof(dbs[0]))
+#define DBP(v, off) ((DB **)((char *)(v) + (off)))
+
+static void
+closedbs(struct fa_vault *v)
+{
+	size_t i;
+	DB **p;
+
+	/* Secondaries before their primaries. */
+	for (i = NDBS; i-- > 0;) {
+		p = DBP(v, dbs[i].off);
+		if (*p != NULL)
+			(*p)->close(*p, 0);
+		*p = NULL;
+	}
+	if (v->env != NULL) {
+		v->env->txn_checkpoint(v->env, 256, 0, 0);
+		v->env->close(v->env, 0);
+	}
+	v->env = NULL;
+}
+
+static int
+envopen(struct fa_vault *v)
+{
+	const char *dir = v->conf->vault_dir;
+	uint32_t create = v->flags & FA_VAULT_CREATE ? DB_CREATE : 0;
+	DB_ENV *e;
+	size_t i;
+	DB **p;
+	int r;
+
+	if ((r = db_env_create(&v->env, 0)) != 0)
+		return dbfail(r, "db_env_create");
+	e = v->env;
+	e->set_errcall(e, errcall);
+	e->set_thread_count(e, THREADS);
+	e->set_isalive(e, isalive);
+	e->set_thread_id(e, threadid);
+	e->set_lk_detect(e, DB_LOCK_DEFAULT);
+	e->set_timeout(e, LOCKWAIT, DB_SET_LOCK_TIMEOUT);
+	e->set_cachesize(e, 0, 4 * 1024 * 1024, 1);
+	e->set_lg_max(e, 4 * 1024 * 1024);
+	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
+	/* DB_REGISTER|DB_RECOVER: recover only when a process died with
+	 * the environment open; DB_FAILCHK: try releasing the dead
+	 * process's locks and transactions before a full recovery. */
+	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER |
+	    DB_FAILCHK, 0600);
+	if (r != 0)
+		goto fail;
+	if ((r = e->failchk(e, 0)) != 0)
+		goto fail;
+	for (i = 0; i < NDBS; i++) {
+		p = DBP(v, dbs[i].off);
+		if ((r = db_create(p, e, 0)) != 0)
+			goto fail;
+		if (dbs[i].dup)
+			(*p)->set_flags(*p, DB_DUPSORT);
+		if (dbs[i].key == binding_key)
+			(*p)->set_dup_compare(*p, recno_cmp);
+		r = (*p)->open(*p, NULL, dbs[i].file, NULL, dbs[i].type,
+		    DB_AUTO_COMMIT | create, 0600);
+		if (r != 0)
+			goto fail;
+		if (dbs[i].key != NULL && (r = (*DBP(v, dbs[i].primary))->
+		    associate(*DBP(v, dbs[i].primary), NULL, *p, dbs[i].key,
+		    DB_AUTO_COMMIT)) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	r = dbfail(r, dir);
+	closedbs(v);
+	return r;
+}
+
+int
+fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	memset(v, 0, sizeof(*v));
+	v->conf = c;
+	v->flags = flags;
+	if (c->vault_dir[0] == '\0')
+		return fa_seterr(EX_CONFIG, "%s: vault_dir is not set", c->path);
+	if (c->master_key_file[0] == '\0')
+		return fa_seterr(EX_CONFIG, "%s: master_key_file is not set",
+		    c->path);
+	umask(077);
+	if (flags & FA_VAULT_CREATE) {
+		if (mkdir(c->vault_dir, 0700) == -1 && errno != EEXIST)
+			return fa_seterr(EX_CONFIG, "%s: %s", c->vault_dir,
+			    strerror(errno));
+	} else {
+		if ((size_t)snprintf(path, sizeof(path), "%s/meta.db",
+		    c->vault_dir) >= sizeof(path) || stat(path, &st) == -1)
+			return fa_seterr(EX_CONFIG, "no vault in %s; create it "
+			    "with: fa-vault init", c->vault_dir);
+	}
+	if ((v->keys = fa_secalloc(2 * sizeof(struct fa_key))) == NULL)
+		return fa_seterr(1, "out of secure memory");
+	if (fa_key_load(&v->keys[0], c->master_key_file) == -1)
+		return -1;
+	v->nkeys = 1;
+	if (envopen(v) == -1)
+		return -1;
+	return fa_vault_loadkeys(v, NULL);
+}
+
+void
+fa_vault_close(struct fa_vault *v)
+{
+	closedbs(v);
+	fa_secfree(v->keys);
+	v->keys = NULL;
+}
+
+/* A pending rekey (meta "rekey": {"file","id"}) means records may be
+ * sealed with the new key: load it too, and seal with it from now on.
+ * extra: the new key file when rekey starts. */
+int
+fa_vault_loadkeys(struct fa_vault *v, const char *extra)
+{
+	char hex[17];
+	json_t *j = NULL;
+	const char *file = extra, *id;
+	int r;
+
+	v->nkeys = 1;
+	if (file == NULL) {
+		r = fa_getjson(v->meta, NULL, "rekey", &j, 0);
+		if (r == DB_NOTFOUND)
+			return 0;
+		if (r != 0)
+			return r == -1 ? -1 : dbfail(r, "meta");
+		file = json_string_value(json_object_get(j, "file"));
+		id = json_string_value(json_object_get(j, "id"));
+		fa_keyid_hex(v->keys[0].id, hex);
+		/* Finished but not yet tidied: the file already holds it. */
+		if (file == NULL || id == NULL || strcmp(id, hex) == 0) {
+			json_decref(j);
+			return 0;
+		}
+	}
+	v->keys[1] = v->keys[0];
+	r = fa_key_load(&v->keys[0], file);
+	json_decref(j);
+	if (r == -1)
+		return -1;
+	v->nkeys = 2;
+	return 0;
+}
+
+static void
+backoff(int try)
+{
+	struct timespec ts;
+	long us = (1 + randombytes_uniform(1000)) * (try < 10 ? try + 1 : 10);
+
+	ts.tv_sec = us / 1000000;
+	ts.tv_nsec = us % 1000000 * 1000;
+	nanosleep(&ts, NULL);
+}
+
+int
+fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
+{
+	DB_TXN *t;
+	int r, try;
+
+	for (try = 0; try < RETRIES; try++) {
+		dberr[0] = '\0';
+		if ((r = v->env->txn_begin(v->env, NULL, &t, 0)) == 0) {
+			r = fn(v, t, arg);
+			if (r == 0)
+				r = t->commit(t, 0);
+			else
+				(void)t->abort(t);
+			if (r == 0 || r == -1)
+				return r;
+		}
+		switch (r) {
+		case DB_LOCK_NOTGRANTED:
+			/* Waited too long: perhaps the holder died. */
+			(void)v->env->failchk(v->env, 0);
+			/* FALLTHROUGH */
+		case DB_LOCK_DEADLOCK:
+			backoff(try);
+			continue;
+		case DB_RUNRECOVERY:
+			closedbs(v);
+			backoff(try);
+			if (envopen(v) == -1)
+				return -1;
+			continue;
+		}
+		return dbfail(r, "transaction");
+	}
+	return fa_seterr(75, "vault: too busy, gave up after %d tries",
+	    RETRIES);
+}
+
+int
+fa_getjson(DB *db, DB_TXN *t, const char *key, json_t **out, uint32_t flags)
+{
+	json_error_t je;
+	DBT k, d;
+	int r;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = strlen(key);
+	d.flags = DB_DBT_MALLOC;
+	*out = NULL;
+	if ((r = db->get(db, t, &k, &d, flags)) != 0)
+		return r;
+	*out = json_loadb(d.data, d.size, JSON_REJECT_DUPLICATES, &je);
+	free(d.data);
+	if (*out == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return fa_seterr(1, "vault: record %s is not valid JSON", key);
+	}
+	return 0;
+}
+
+int
+fa_putjson(DB *db, DB_TXN *t, const char *key, json_t *j)
+{
+	DBT k, d;
+	char *s;
+	int r;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		return fa_seterr(1, "out of memory");
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = strlen(key);
+	d.data = s;
+	d.size = strlen(s);
+	r = db->put(db, t, &k, &d, 0);
+	fa_jsonfree(s);
+	return r;
+}
+
+int
+fa_del(DB *db, DB_TXN *t, const char *key)
+{
+	DBT k;
+
+	memset(&k, 0, sizeof(k));
+	k.data = (void *)key;
+	k.size = strlen(key);
+	return db->del(db, t, &k, 0);
+}
+
+int
+fa_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
+    const char *tenant, const char *event, const char *outcome,
+    const char *fmt, ...)
+{
+	char detail[512];
+	db_recno_t recno;
+	va_list ap;
+	json_t *j;
+	DBT k, d;
+	char *s;
+	int r;
+
+	detail[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(detail, sizeof(detail), fmt, ap);
+		va_end(ap);
+	}
+	j = json_pack("{s:I,s:s*,s:s*,s:s,s:s,s:s*}", "time",
+	    (json_int_t)fa_now(), "binding", binding, "tenant", tenant,
+	    "event", event, "outcome", outcome, "detail",
+	    detail[0] ? detail : NULL);
+	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
+		json_decref(j);
+		return fa_seterr(1, "out of memory");
+	}
+	json_decref(j);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = &recno;
+	k.ulen = sizeof(recno);
+	k.flags = DB_DBT_USERMEM;
+	d.data = s;
+	d.size = strlen(s);
+	r = v->audit->put(v->audit, t, &k, &d, DB_APPEND);
+	fa_jsonfree(s);
+	return r;
+}
+
+int
+fa_tokhdr_get(DB *db, DB_TXN *t, const char *binding, struct fa_tokhdr *h,
+    void **rec, size_t *reclen)
+{
+	DBT k, d;
+	int r;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)binding;
+	k.size = strlen(binding);
+	d.flags = DB_DBT_MALLOC;
+	if ((r = db->get(db, t, &k, &d, 0)) != 0)
+		return r;
+	if (d.size < FA_TOKHDRLEN + FA_SEALLEN(0)) {
+		free(d.data);
+		return fa_seterr(1, "%s: token record is malformed", binding);
+	}
+	fa_tokhdr_decode(d.data, h);
+	if (rec != NULL) {
+		*rec = d.data;
+		*reclen = d.size;
+	} else
+		free(d.data);
+	return 0;
+}
+
+int
+fa_tokens_put(struct fa_vault *v, DB_TXN *t, const char *binding,
+    uint64_t version, const struct fa_tokens *tok)
+{
+	size_t al = strnlen(tok->access, FA_TOKLEN);
+	size_t rl = strnlen(tok->refresh, FA_TOKLEN);
+	size_t ptlen = 16 + al + 1 + rl + 1;
+	struct fa_tokhdr h;
+	unsigned char *pt, *rec;
+	DBT k, d;
+	int r;
+
+	if (al == FA_TOKLEN || rl == FA_TOKLEN)
+		return fa_seterr(65, "token too long");
+	if ((pt = fa_secalloc(ptlen)) == NULL ||
+	    (rec = malloc(FA_TOKHDRLEN + FA_SEALLEN(ptlen))) == NULL) {
+		fa_secfree(pt);
+		return fa_seterr(1, "out of memory");
+	}
+	be64put(pt, (uint64_t)tok->expires_at);
+	be64put(pt + 8, (uint64_t)tok->refresh_expires_at);
+	memcpy(pt + 16, tok->access, al + 1);
+	memcpy(pt + 16 + al + 1, tok->refresh, rl + 1);
+	h.version = version;
+	h.expires_at = tok->expires_at;
+	h.refresh_expires_at = tok->refresh_expires_at;
+	h.due_at = fa_due_at(tok->expires_at, tok->refresh_expires_at);
+	fa_tokhdr_encode(rec, &h);
+	r = fa_seal(&v->keys[0], binding, version, pt, ptlen,
+	    rec + FA_TOKHDRLEN);
+	fa_secfree(pt);
+	if (r == 0) {
+		memset(&k, 0, sizeof(k));
+		memset(&d, 0, sizeof(d));
+		k.data = (void *)binding;
+		k.size = strlen(binding);
+		d.data = rec;
+		d.size = FA_TOKHDRLEN + FA_SEALLEN(ptlen);
+		r = v->tokens->put(v->tokens, t, &k, &d, 0);
+	}
+	free(rec);
+	return r;
+}
+
+int
+fa_tokens_get(struct fa_vault *v, DB_TXN *t, const char *binding,
+    uint64_t version, struct fa_tokens *tok, struct fa_tokhdr *hp)
+{
+	struct fa_tokhdr h;
+	unsigned char *pt;
+	void *rec;
+	size_t len, ptlen = 0, al = 0, rl = 0;
+	int r;
+
+	if ((r = fa_tokhdr_get(v->tokens, t, binding, &h, &rec, &len)) != 0)
+		return r;
+	if (hp != NULL)
+		*hp = h;
+	if ((pt = fa_secalloc(len)) == NULL) {
+		free(rec);
+		return fa_seterr(1, "out of secure memory");
+	}
+	if (h.version != version)
+		r = fa_seterr(1, "%s: token record is version %llu, binding "
+		    "expects %llu (replayed?)", binding,
+		    (unsigned long long)h.version, (unsigned long long)version);
+	else
+		r = fa_open(v->keys, v->nkeys, binding, version,
+		    (unsigned char *)rec + FA_TOKHDRLEN, len - FA_TOKHDRLEN,
+		    pt, &ptlen);
+	free(rec);
+	/* Layout: expires (8) | refresh expires (8) | access NUL refresh NUL */
+	if (r == 0 && (ptlen < 18 || pt[ptlen - 1] != '\0' ||
+	    (al = strnlen((char *)pt + 16, ptlen - 16)) >= FA_TOKLEN ||
+	    16 + al + 1 >= ptlen || (rl = ptlen - 16 - al - 2) >= FA_TOKLEN ||
+	    strlen((char *)pt + 16 + al + 1) != rl))
+		r = fa_seterr(1, "%s: sealed tokens are malformed", binding);
+	if (r == 0) {
+		tok->expires_at = (int64_t)be64get(pt);
+		tok->refresh_expires_at = (int64_t)be64get(pt + 8);
+		memcpy(tok->access, pt + 16, al + 1);
+		memcpy(tok->refresh, pt + 16 + al + 1, rl + 1);
+	}
+	fa_secfree(pt);
+	return r;
+}

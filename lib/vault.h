@@ -1,0 +1,82 @@
+/* vault.h: the Berkeley DB environment in vault_dir and its databases.
+ * Every operation runs inside fa_vault_txn(), which retries deadlocks,
+ * clears the locks of dead processes (failchk) and reopens the
+ * environment when Berkeley DB asks for recovery. */
+#ifndef FA_VAULT_H
+#define FA_VAULT_H
+
+#include <stdint.h>
+
+#include <db.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "seal.h"
+
+#define FA_TOKLEN	4096	/* longest token we accept */
+
+enum { FA_VAULT_CREATE = 1 };
+
+struct fa_vault {
+	const struct fa_conf *conf;
+	DB_ENV	*env;
+	DB	*meta;		/* schema, pending rekey */
+	DB	*tenants;	/* tenant name -> JSON */
+	DB	*bindings;	/* binding id -> JSON */
+	DB	*bytenant;	/* secondary: tenant -> binding ids */
+	DB	*tokens;	/* binding id -> header + sealed tokens */
+	DB	*due;		/* secondary: due time (BE) -> binding ids */
+	DB	*states;	/* sha256(state) -> JSON */
+	DB	*cache;		/* binding id -> reference data JSON */
+	DB	*audit;		/* recno -> JSON */
+	DB	*auditidx;	/* secondary: binding -> audit recnos */
+	struct fa_key *keys;	/* keys[0] seals; all open */
+	int	 nkeys;
+	int	 flags;
+};
+
+/* Plaintext of a sealed token record; lives in secure memory. */
+struct fa_tokens {
+	int64_t	expires_at;
+	int64_t	refresh_expires_at;
+	char	access[FA_TOKLEN];
+	char	refresh[FA_TOKLEN];
+};
+
+/* The plaintext header of a token record, in front of the sealed part. */
+struct fa_tokhdr {
+	uint64_t version;
+	int64_t	 expires_at;
+	int64_t	 refresh_expires_at;
+	int64_t	 due_at;		/* the key of the due index */
+};
+#define FA_TOKHDRLEN	32
+
+typedef int (*fa_txnfn)(struct fa_vault *, DB_TXN *, void *);
+
+int	 fa_vault_open(struct fa_vault *, const struct fa_conf *, int flags);
+void	 fa_vault_close(struct fa_vault *);
+/* fn returns 0, -1 (error set by fa_seterr: abort, no retry) or a
+ * Berkeley DB error (deadlock: retried; anything else: reported). */
+int	 fa_vault_txn(struct fa_vault *, fa_txnfn, void *);
+int	 fa_vault_loadkeys(struct fa_vault *, const char *extra);
+
+/* Inside a transaction. Return 0, DB_NOTFOUND, -1 or a DB error. */
+int	 fa_getjson(DB *, DB_TXN *, const char *key, json_t **, uint32_t flags);
+int	 fa_putjson(DB *, DB_TXN *, const char *key, json_t *);
+int	 fa_del(DB *, DB_TXN *, const char *key);
+int	 fa_audit(struct fa_vault *, DB_TXN *, const char *binding,
+	    const char *tenant, const char *event, const char *outcome,
+	    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+int	 fa_tokens_put(struct fa_vault *, DB_TXN *, const char *binding,
+	    uint64_t version, const struct fa_tokens *);
+int	 fa_tokens_get(struct fa_vault *, DB_TXN *, const char *binding,
+	    uint64_t version, struct fa_tokens *, struct fa_tokhdr *);
+int	 fa_tokhdr_get(DB *, DB_TXN *, const char *binding, struct fa_tokhdr *,
+	    void **rec, size_t *reclen);
+void	 fa_tokhdr_decode(const unsigned char *, struct fa_tokhdr *);
+void	 fa_tokhdr_encode(unsigned char *, const struct fa_tokhdr *);
+int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);
+int64_t	 fa_now(void);
+
+#endif

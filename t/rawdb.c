@@ -1,0 +1,101 @@
+/* rawdb: test helper. Reads and writes raw vault records, so tests can
+ * tamper with, move and replay sealed records the way an attacker with
+ * the database files could.
+ *   rawdb CONF DB get KEY        print the value as hex
+ *   rawdb CONF DB put KEY HEX    store a value
+ *   rawdb CONF DB keys           list keys */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "diag.h"
+#include "secmem.h"
+#include "vault.h"
+
+static struct fa_conf conf;
+static struct fa_vault v;
+static DB *db;
+static char **args;
+
+static DB *
+pick(const char *name)
+{
+	static const struct { const char *n; size_t off; } t[] = {
+		{ "meta", offsetof(struct fa_vault, meta) },
+		{ "tenants", offsetof(struct fa_vault, tenants) },
+		{ "bindings", offsetof(struct fa_vault, bindings) },
+		{ "tokens", offsetof(struct fa_vault, tokens) },
+		{ "states", offsetof(struct fa_vault, states) },
+		{ "cache", offsetof(struct fa_vault, cache) },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(t[i].n, name) == 0)
+			return *(DB **)((char *)&v + t[i].off);
+	errx(64, "unknown db %s", name);
+}
+
+static int
+run(struct fa_vault *vp, DB_TXN *t, void *a)
+{
+	DBT k, d;
+	DBC *c;
+	char *hex;
+	size_t n;
+	int r;
+
+	(void)vp;
+	(void)a;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	if (strcmp(args[0], "keys") == 0) {
+		if ((r = db->cursor(db, t, &c, 0)) != 0)
+			return r;
+		while ((r = c->get(c, &k, &d, DB_NEXT)) == 0)
+			printf("%.*s\n", (int)k.size, (char *)k.data);
+		c->close(c);
+		return r == DB_NOTFOUND ? 0 : r;
+	}
+	k.data = args[1];
+	k.size = strlen(args[1]);
+	if (strcmp(args[0], "get") == 0) {
+		if ((r = db->get(db, t, &k, &d, 0)) != 0)
+			return r;
+		hex = malloc(d.size * 2 + 1);
+		sodium_bin2hex(hex, d.size * 2 + 1, d.data, d.size);
+		puts(hex);
+		free(hex);
+		return 0;
+	}
+	n = strlen(args[2]) / 2;
+	d.data = malloc(n + 1);
+	if (sodium_hex2bin(d.data, n, args[2], strlen(args[2]), NULL, &n,
+	    NULL) != 0)
+		errx(65, "bad hex");
+	d.size = n;
+	return db->put(db, t, &k, &d, 0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	if (argc < 4)
+		errx(64, "usage: rawdb conf db get|put|keys [key [hex]]");
+	if (fa_secure_init() == -1 || fa_conf_load(&conf, argv[1]) == -1 ||
+	    fa_vault_open(&v, &conf, 0) == -1)
+		fa_die();
+	db = pick(argv[2]);
+	args = argv + 3;
+	if ((strcmp(args[0], "get") == 0 && argc != 5) ||
+	    (strcmp(args[0], "put") == 0 && argc != 6))
+		errx(64, "bad arguments");
+	if (fa_vault_txn(&v, run, NULL) == -1)
+		fa_die();
+	fa_vault_close(&v);
+	return 0;
+}
