@@ -203,8 +203,10 @@ scan(DB *db, DB_TXN *t, void (*fn)(const DBT *, const DBT *, void *),
 		return r;
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	while ((r = c->get(c, &k, &d, DB_NEXT)) == 0)
+	while ((r = c->get(c, &k, &d, DB_NEXT)) == 0) {
 		fn(&k, &d, arg);
+		fa_vault_progress(&vault);
+	}
 	c->close(c);
 	return r == DB_NOTFOUND ? 0 : r;
 }
@@ -1278,6 +1280,7 @@ verify_all(struct fa_vault *v, DB_TXN *t, void *a)
 			break;
 		} else
 			va->ok++;
+		fa_vault_progress(v);
 	}
 	c->close(c);
 	if (r == DB_NOTFOUND)

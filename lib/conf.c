@@ -34,6 +34,7 @@ static const struct key {
 	{ "api_per_minute",	N(api_per_minute, 1, 1000000) },
 	{ "ip_per_minute",	N(ip_per_minute, 1, 10000000) },
 	{ "http_timeout",	N(http_timeout, 1, 600) },
+	{ "vault_timeout",	N(vault_timeout, 1, 3600) },
 #undef S
 #undef N
 }, epkeys[] = {
@@ -61,6 +62,7 @@ defaults(struct fa_conf *c)
 	c->api_per_minute = 120;
 	c->ip_per_minute = 1000;
 	c->http_timeout = 30;
+	c->vault_timeout = 10;
 	c->nep = 2;
 	strcpy(c->ep[0].name, "production");
 	strcpy(c->ep[0].base_url, "https://api.freeagent.com/v2");

@@ -41,6 +41,7 @@ struct fa_conf {
 	long	api_per_minute;
 	long	ip_per_minute;
 	long	http_timeout;
+	long	vault_timeout;
 	struct fa_endpoint ep[FA_MAXEP];
 	int	nep;
 	struct fa_plan plan[FA_MAXPLAN];

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,10 +19,28 @@
 #include "vault.h"
 
 #define THREADS		1024	/* processes in the environment at once */
-#define LOCKWAIT	2000000	/* µs before a blocked lock asks failchk */
-#define RETRIES		200
 
 static char dberr[256];
+static char stuckmsg[256];
+
+/* A process killed inside a Berkeley DB critical section leaves its
+ * mutexes held; processes blocked on them would wait forever. Bound the
+ * wait: exit 75 (retry later), which is as safe as being killed, and
+ * lets the next opener's failchk or recovery clean up. */
+static void
+stuck(int sig)
+{
+	(void)sig;
+	(void)!write(2, stuckmsg, strlen(stuckmsg));
+	_exit(75);
+}
+
+static void
+msgcall(const DB_ENV *e, const char *msg)
+{
+	(void)e;
+	(void)msg;	/* failchk's chatter: not for cron mail */
+}
 
 static void
 errcall(const DB_ENV *e, const char *pfx, const char *msg)
@@ -31,14 +50,33 @@ errcall(const DB_ENV *e, const char *pfx, const char *msg)
 	snprintf(dberr, sizeof(dberr), "%s", msg);
 }
 
-/* failchk asks whether the owner of a slot still lives. */
+/* failchk asks whether the owner of a slot still lives. A zombie does
+ * not: kill(2) succeeds on it, but it will never release anything. */
 static int
 isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, uint32_t flags)
 {
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
 	(void)e;
 	(void)tid;
 	(void)flags;
-	return kill(pid, 0) == 0 || errno == EPERM;
+	if (kill(pid, 0) == -1 && errno != EPERM)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* pid (comm) S ...: the state follows the last ')'. */
+	if ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+	    (p[2] == 'Z' || p[2] == 'X'))
+		return 0;
+	return 1;
 }
 
 static void
@@ -50,9 +88,15 @@ threadid(DB_ENV *e, pid_t *pid, db_threadid_t *tid)
 		*tid = pthread_self();
 }
 
+static int lastdb;	/* the Berkeley DB error behind the last failure */
+
 static int
 dbfail(int r, const char *what)
 {
+	lastdb = r;
+	if (r == EAGAIN)
+		return fa_seterr(75, "vault: %s: environment not joinable (%s)",
+		    what, dberr);
 	if (r == DB_RUNRECOVERY)
 		return fa_seterr(75, "vault: %s: needs recovery (%s)", what,
 		    dberr);
@@ -205,6 +249,7 @@ closedbs(struct fa_vault *v)
 	size_t i;
 	DB **p;
 
+	alarm(v->conf->vault_timeout + 2);
 	/* Secondaries before their primaries. */
 	for (i = NDBS; i-- > 0;) {
 		p = DBP(v, dbs[i].off);
@@ -217,6 +262,7 @@ closedbs(struct fa_vault *v)
 		v->env->close(v->env, 0);
 	}
 	v->env = NULL;
+	alarm(0);
 }
 
 static int
@@ -231,22 +277,23 @@ envopen(struct fa_vault *v)
 
 	if ((r = db_env_create(&v->env, 0)) != 0)
 		return dbfail(r, "db_env_create");
+	alarm(v->conf->vault_timeout + 2);
 	e = v->env;
 	e->set_errcall(e, errcall);
+	e->set_msgcall(e, msgcall);
 	e->set_thread_count(e, THREADS);
 	e->set_isalive(e, isalive);
 	e->set_thread_id(e, threadid);
 	e->set_lk_detect(e, DB_LOCK_DEFAULT);
-	e->set_timeout(e, LOCKWAIT, DB_SET_LOCK_TIMEOUT);
 	e->set_cachesize(e, 0, 4 * 1024 * 1024, 1);
 	e->set_lg_max(e, 4 * 1024 * 1024);
 	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
 	/* DB_REGISTER|DB_RECOVER: recover only when a process died with
-	 * the environment open; DB_FAILCHK: try releasing the dead
-	 * process's locks and transactions before a full recovery. */
+	 * the environment open. Not DB_FAILCHK: when the dead process held
+	 * a region mutex its attach path blocks on that mutex forever. */
+	e->set_timeout(e, 100000, DB_SET_REG_TIMEOUT);
 	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER |
-	    DB_FAILCHK, 0600);
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER, 0600);
 	if (r != 0)
 		goto fail;
 	if ((r = e->failchk(e, 0)) != 0)
@@ -268,6 +315,7 @@ envopen(struct fa_vault *v)
 		    DB_AUTO_COMMIT)) != 0)
 			goto fail;
 	}
+	alarm(0);
 	return 0;
 fail:
 	r = dbfail(r, dir);
@@ -275,15 +323,34 @@ fail:
 	return r;
 }
 
+static void
+backoff(int try)
+{
+	struct timespec ts;
+	long us = (1 + randombytes_uniform(1000)) * (try < 10 ? try + 1 : 10);
+
+	ts.tv_sec = us / 1000000;
+	ts.tv_nsec = us % 1000000 * 1000;
+	nanosleep(&ts, NULL);
+}
+
 int
 fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	int try;
+	struct sigaction sa;
 
 	memset(v, 0, sizeof(*v));
 	v->conf = c;
 	v->flags = flags;
+	snprintf(stuckmsg, sizeof(stuckmsg), "%s: vault: stuck for %d s "
+	    "(a process died inside it?); try again\n",
+	    program_invocation_short_name, (int)c->vault_timeout + 2);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = stuck;
+	sigaction(SIGALRM, &sa, NULL);
 	if (c->vault_dir[0] == '\0')
 		return fa_seterr(EX_CONFIG, "%s: vault_dir is not set", c->path);
 	if (c->master_key_file[0] == '\0')
@@ -305,8 +372,19 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	if (fa_key_load(&v->keys[0], c->master_key_file) == -1)
 		return -1;
 	v->nkeys = 1;
-	if (envopen(v) == -1)
-		return -1;
+	/* Another process may be creating or recovering the environment
+	 * right now: wait. If it died doing so, the half-made environment
+	 * can never be joined and no registry slot says so: empty the
+	 * registry, which makes the next open run recovery. */
+	for (try = 0; envopen(v) == -1; try++) {
+		if (fa_errstatus() != 75 || try == 400)
+			return -1;
+		if (lastdb == EAGAIN && try == 200 && (size_t)snprintf(path,
+		    sizeof(path), "%s/__db.register", c->vault_dir) <
+		    sizeof(path))
+			(void)unlink(path);
+		backoff(try);
+	}
 	return fa_vault_loadkeys(v, NULL);
 }
 
@@ -321,6 +399,14 @@ fa_vault_close(struct fa_vault *v)
 /* A pending rekey (meta "rekey": {"file","id"}) means records may be
  * sealed with the new key: load it too, and seal with it from now on.
  * extra: the new key file when rekey starts. */
+static int
+getrekey(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	int r = fa_getjson(v->meta, t, "rekey", (json_t **)a, 0);
+
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
 int
 fa_vault_loadkeys(struct fa_vault *v, const char *extra)
 {
@@ -329,13 +415,13 @@ fa_vault_loadkeys(struct fa_vault *v, const char *extra)
 	const char *file = extra, *id;
 	int r;
 
-	v->nkeys = 1;
+	if (v->nkeys == 2)	/* both loaded already, from the mark */
+		return 0;
 	if (file == NULL) {
-		r = fa_getjson(v->meta, NULL, "rekey", &j, 0);
-		if (r == DB_NOTFOUND)
+		if (fa_vault_txn(v, getrekey, &j) == -1)
+			return -1;
+		if (j == NULL)
 			return 0;
-		if (r != 0)
-			return r == -1 ? -1 : dbfail(r, "meta");
 		file = json_string_value(json_object_get(j, "file"));
 		id = json_string_value(json_object_get(j, "id"));
 		fa_keyid_hex(v->keys[0].id, hex);
@@ -354,53 +440,67 @@ fa_vault_loadkeys(struct fa_vault *v, const char *extra)
 	return 0;
 }
 
-static void
-backoff(int try)
-{
-	struct timespec ts;
-	long us = (1 + randombytes_uniform(1000)) * (try < 10 ? try + 1 : 10);
-
-	ts.tv_sec = us / 1000000;
-	ts.tv_nsec = us % 1000000 * 1000;
-	nanosleep(&ts, NULL);
-}
-
+/* Transactions never block on a lock (DB_TXN_NOWAIT): a process killed
+ * while blocked leaves a dead waiter in a process-shared condition
+ * variable, and the next process to signal it hangs (glibc). Instead a
+ * conflict comes back at once and we retry with backoff, now and then
+ * asking failchk to release what dead processes held. */
 int
 fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 {
+	struct timespec t0, now;
 	DB_TXN *t;
 	int r, try;
 
-	for (try = 0; try < RETRIES; try++) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* The backstop, for a wait inside Berkeley DB itself. */
+	alarm(v->conf->vault_timeout + 2);
+	for (try = 0;; try++) {
 		dberr[0] = '\0';
-		if ((r = v->env->txn_begin(v->env, NULL, &t, 0)) == 0) {
+		r = v->env->txn_begin(v->env, NULL, &t, DB_TXN_NOWAIT);
+		if (r == 0) {
 			r = fn(v, t, arg);
 			if (r == 0)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
-			if (r == 0 || r == -1)
-				return r;
 		}
-		switch (r) {
-		case DB_LOCK_NOTGRANTED:
-			/* Waited too long: perhaps the holder died. */
-			(void)v->env->failchk(v->env, 0);
-			/* FALLTHROUGH */
-		case DB_LOCK_DEADLOCK:
-			backoff(try);
-			continue;
-		case DB_RUNRECOVERY:
+		if (r != DB_LOCK_NOTGRANTED && r != DB_LOCK_DEADLOCK &&
+		    r != DB_RUNRECOVERY)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec -
+		    t0.tv_nsec) / 1000000 >= v->conf->vault_timeout * 1000) {
+			alarm(0);
+			return fa_seterr(75, "vault: busy for %ld s (a process "
+			    "holding it stopped or died?); try again",
+			    v->conf->vault_timeout);
+		}
+		if (r == DB_RUNRECOVERY) {
 			closedbs(v);
 			backoff(try);
-			if (envopen(v) == -1)
+			if (envopen(v) == -1) {
+				alarm(0);
 				return -1;
+			}
+			alarm(v->conf->vault_timeout + 2);
 			continue;
 		}
-		return dbfail(r, "transaction");
+		if (try % 8 == 7 && v->env->failchk(v->env, 0) ==
+		    DB_RUNRECOVERY)
+			continue;	/* the next try reopens */
+		backoff(try);
 	}
-	return fa_seterr(75, "vault: too busy, gave up after %d tries",
-	    RETRIES);
+	alarm(0);
+	if (r == 0 || r == -1)
+		return r;
+	return dbfail(r, "transaction");
+}
+
+void
+fa_vault_progress(struct fa_vault *v)
+{
+	alarm(v->conf->vault_timeout + 2);
 }
 
 int

@@ -60,6 +60,8 @@ void	 fa_vault_close(struct fa_vault *);
  * Berkeley DB error (deadlock: retried; anything else: reported). */
 int	 fa_vault_txn(struct fa_vault *, fa_txnfn, void *);
 int	 fa_vault_loadkeys(struct fa_vault *, const char *extra);
+/* Long scans call this now and then: progress, so not stuck. */
+void	 fa_vault_progress(struct fa_vault *);
 
 /* Inside a transaction. Return 0, DB_NOTFOUND, -1 or a DB error. */
 int	 fa_getjson(DB *, DB_TXN *, const char *key, json_t **, uint32_t flags);

@@ -3,11 +3,15 @@
  * the database files could.
  *   rawdb CONF DB get KEY        print the value as hex
  *   rawdb CONF DB put KEY HEX    store a value
- *   rawdb CONF DB keys           list keys */
+ *   rawdb CONF DB keys           list keys
+ *   rawdb CONF DB hold KEY       write-lock KEY, say "held", then wait to
+ *                                be killed (a process that hangs or dies
+ *                                inside a transaction) */
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -63,6 +67,14 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 	}
 	k.data = args[1];
 	k.size = strlen(args[1]);
+	if (strcmp(args[0], "hold") == 0) {
+		if ((r = db->get(db, t, &k, &d, DB_RMW)) != 0)
+			return r;
+		puts("held");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	if (strcmp(args[0], "get") == 0) {
 		if ((r = db->get(db, t, &k, &d, 0)) != 0)
 			return r;
@@ -91,7 +103,8 @@ main(int argc, char *argv[])
 		fa_die();
 	db = pick(argv[2]);
 	args = argv + 3;
-	if ((strcmp(args[0], "get") == 0 && argc != 5) ||
+	if (((strcmp(args[0], "get") == 0 || strcmp(args[0], "hold") == 0) &&
+	    argc != 5) ||
 	    (strcmp(args[0], "put") == 0 && argc != 6))
 		errx(64, "bad arguments");
 	if (fa_vault_txn(&v, run, NULL) == -1)

@@ -11,7 +11,19 @@ faulted, delayed or rate limited.
     python3 t/standin.py [--port N] [--port-file FILE] [--fixture FILE.json]
                          [--verbose]
 
-Standard library only; binds 127.0.0.1 only.
+Standard library only; binds 127.0.0.1 only.  Control API (JSON bodies):
+
+    GET  /_control/stats              {"requests":{...},"max_inflight":N,"inflight":N}
+    POST /_control/reset   {"tokens":bool}   counters, faults, config, consent,
+                                      clock and rate windows back to defaults
+    GET|POST /_control/config  {key: value, ...}   merged; see DEFAULT_CONFIG
+    GET|POST /_control/consent {"mode":"approve"|"decline"|"interactive","company":ID}
+    GET|POST /_control/clock   {"offset":S} or {"advance":S}
+    POST /_control/fault  {"path":P|"*","kind":K,"count":N,"retry_after":S,"seconds":S}
+    GET|DELETE /_control/fault
+    POST /_control/revoke {"company":ID}
+    GET  /_control/tokens[?company=ID]
+    GET|POST /_control/fixture   (POST replaces; missing keys take the defaults)
 """
 
 import argparse
@@ -217,8 +229,8 @@ class State:
         self.consent = {"mode": "interactive", "company": None}
         self.faults = []
         self.counts = {}
-        self.inflight = 0
-        self.max_inflight = 0
+        self.inflight = getattr(self, "inflight", 0)    # requests still running
+        self.max_inflight = self.inflight
         self.offset = 0.0
         self.windows = {}
         if tokens:
@@ -352,7 +364,8 @@ class Reply(Exception):
 
 
 def json_reply(status, obj, headers=()):
-    return Reply(status, json.dumps(obj).encode(), "application/json; charset=utf-8", headers)
+    return Reply(status, json.dumps(obj, ensure_ascii=False).encode(),
+                 "application/json; charset=utf-8", headers)
 
 
 def basic_denied():
@@ -369,6 +382,7 @@ def html_reply(status, title, text):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fa-standin/1"
+    default_request_version = "HTTP/1.0"   # so even garbage gets a status line
     timeout = 120                       # idle keep-alive connections
 
     # http.server logs every request through log_message; keep it quiet.
@@ -501,7 +515,7 @@ class Handler(BaseHTTPRequestHandler):
         if retry_after is None:
             retry_after = self.st.config["retry_after"]
         return json_reply(429, api_error("Rate limit exceeded"),
-                          [("Retry-After", str(retry_after))])
+                          [("Retry-After", "%d" % retry_after)])
 
     def route(self):
         m, p = self.command, self.rpath
@@ -542,6 +556,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "huge":
             raise Reply(200, huge_body(), "application/json; charset=utf-8")
         self.close_connection = True
+        self.log_message('"%s" fault %s', self.requestline, kind)
         if kind == "truncated":
             body = b'{"bank_accounts":[{"url":"http://127.0.0.1/v2/bank_accounts/1",'
             self.send_response(200)

@@ -1,0 +1,82 @@
+# t/lib.sh: sourced by every test. TAP helpers and a fresh vault.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PATH=$TOP/bin:$TOP/t:$PATH
+export PATH
+unset FA_CONFIG
+T=$(mktemp -d "${TMPDIR:-/tmp}/fa-t.XXXXXX")
+n=0
+fails=0
+cleanup() {
+	for p in $(cat "$T"/pids 2>/dev/null); do kill "$p" 2>/dev/null; done
+	[ "$fails" -eq 0 ] && rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() {	# ok STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		echo "not ok $n - $2"
+		fails=$((fails + 1))
+	fi
+}
+diag() { sed 's/^/# /' "$@"; }
+done_testing() { echo "1..$n"; [ "$fails" -eq 0 ]; exit $?; }
+
+# expect STATUS DESCRIPTION CMD...: CMD's exit status must be STATUS.
+# Its stdout is in $T/out, its stderr in $T/err.
+expect() {
+	_want=$1 _desc=$2
+	shift 2
+	"$@" >"$T/out" 2>"$T/err" </dev/null
+	_got=$?
+	if [ "$_got" -eq "$_want" ]; then
+		ok 0 "$_desc"
+	else
+		ok 1 "$_desc (exit $_got, want $_want)"
+		diag "$T/err"
+	fi
+}
+# expect_in STATUS DESCRIPTION FILE CMD...: the same, stdin from FILE.
+expect_in() {
+	_want=$1 _desc=$2 _in=$3
+	shift 3
+	"$@" >"$T/out" 2>"$T/err" <"$_in"
+	_got=$?
+	if [ "$_got" -eq "$_want" ]; then
+		ok 0 "$_desc"
+	else
+		ok 1 "$_desc (exit $_got, want $_want)"
+		diag "$T/err"
+	fi
+}
+# like FILE PATTERN DESCRIPTION: FILE matches the extended regex.
+like() {
+	if grep -Eq -- "$2" "$1"; then ok 0 "$3"; else ok 1 "$3"; diag "$1"; fi
+}
+unlike() {
+	if grep -Eq -- "$2" "$1"; then ok 1 "$3"; diag "$1"; else ok 0 "$3"; fi
+}
+
+# A vault with a key, config in $T/fa.conf (exported as FA_CONFIG).
+mkvault() {
+	cat >"$T/fa.conf" <<-CONF
+	vault_dir = $T/vault
+	master_key_file = $T/master.key
+	redirect_uri = http://127.0.0.1:1/dashboard/freeagent-callback
+	default_endpoint = production
+	CONF
+	FA_CONFIG=$T/fa.conf
+	export FA_CONFIG
+	fa-vault keygen "$T/master.key" && fa-vault init
+}
+
+# bundle BINDING ACCESS REFRESH COMPANY_ID SUBDOMAIN [ENDPOINT]
+bundle() {
+	_now=$(date +%s)
+	printf '{"binding":"%s","endpoint":"%s","access_token":"%s","refresh_token":"%s","expires_at":%d,"refresh_token_expires_at":%d,"company":{"id":%s,"url":"https://api.freeagent.com/v2/company","name":"Company %s","subdomain":"%s","currency":"GBP","type":"UkLimitedCompany"}}\n' \
+	    "$1" "${6:-production}" "$2" "$3" $((_now + 3600)) \
+	    $((_now + 604800)) "$4" "$5" "$5"
+}
