@@ -4,8 +4,9 @@
 include config.mk
 
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/seal.o lib/vault.o
-BIN = bin/fa-vault
-MAN1 = man/fa-vault.1
+NETOBJ = lib/url.o lib/http.o lib/oauth.o
+BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange
+MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 TESTBIN = t/rawdb
@@ -25,6 +26,21 @@ lib/seal.o: lib/seal.c lib/seal.h lib/secmem.h lib/diag.h
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) -c -o $@ lib/seal.c
 lib/vault.o: lib/vault.c lib/vault.h lib/seal.h lib/conf.h lib/secmem.h lib/diag.h
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/vault.c
+
+lib/url.o: lib/url.c lib/url.h lib/diag.h
+	$(CC) $(CFLAGS) -c -o $@ lib/url.c
+lib/http.o: lib/http.c lib/http.h lib/url.h lib/conf.h lib/secmem.h lib/diag.h
+	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(SODIUM_CFLAGS) -c -o $@ lib/http.c
+lib/oauth.o: lib/oauth.c lib/oauth.h lib/http.h lib/url.h lib/vault.h lib/conf.h lib/secmem.h lib/diag.h
+	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/oauth.c
+
+# No program links libcurl: lib/http.c loads it when a request is made.
+bin/fa-authurl: bin/fa-authurl.c $(LIBOBJ) $(NETOBJ)
+	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
+	    bin/fa-authurl.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+bin/fa-exchange: bin/fa-exchange.c $(LIBOBJ) $(NETOBJ)
+	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
+	    bin/fa-exchange.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
 bin/fa-vault: bin/fa-vault.c $(LIBOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \

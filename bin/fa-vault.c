@@ -120,20 +120,6 @@ status_of(json_t *b)
 	return s ? s : "pending";
 }
 
-/* The endpoint a binding connects through: its own, its tenant's, or
- * the configured default. */
-static const char *
-endpoint_of(json_t *b, json_t *t)
-{
-	const char *e;
-
-	if ((e = jstr(b, "endpoint")) != NULL)
-		return e;
-	if (t != NULL && (e = jstr(t, "endpoint")) != NULL)
-		return e;
-	return conf.default_endpoint;
-}
-
 static void
 checkendpoint(const char *e)
 {
@@ -799,7 +785,7 @@ token_store(struct fa_vault *v, DB_TXN *t, void *a)
 	if ((r = fa_getjson(v->tenants, t, sa->tenant, &tj, 0)) != 0 &&
 	    r != DB_NOTFOUND)
 		goto out;
-	ep = endpoint_of(b, tj);
+	ep = fa_binding_endpoint(&conf, b, tj);
 	if (strcmp(ep, sa->endpoint) != 0) {
 		r = fa_seterr(65, "token bundle is for endpoint %s, binding %s "
 		    "uses %s", sa->endpoint, sa->id, ep);

@@ -1,6 +1,7 @@
 #include <err.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "diag.h"
 
@@ -11,11 +12,14 @@ static int	status = 1;
 int
 fa_seterr(int st, const char *fmt, ...)
 {
+	char tmp[sizeof(msg)];
 	va_list ap;
 
+	/* Through tmp: the arguments may be fa_errmsg() itself. */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(msg, tmp, sizeof(msg));
 	status = st;
 	return -1;
 }

@@ -110,6 +110,19 @@ fa_now(void)
 	return (int64_t)time(NULL);
 }
 
+const char *
+fa_binding_endpoint(const struct fa_conf *c, json_t *b, json_t *t)
+{
+	const char *e;
+
+	if ((e = json_string_value(json_object_get(b, "endpoint"))) != NULL)
+		return e;
+	if (t != NULL &&
+	    (e = json_string_value(json_object_get(t, "endpoint"))) != NULL)
+		return e;
+	return c->default_endpoint;
+}
+
 /* The sweep finds a binding when its access token expires or, for an
  * idle binding, a day before its refresh token does. */
 int64_t

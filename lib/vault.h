@@ -78,6 +78,9 @@ int	 fa_tokhdr_get(DB *, DB_TXN *, const char *binding, struct fa_tokhdr *,
 	    void **rec, size_t *reclen);
 void	 fa_tokhdr_decode(const unsigned char *, struct fa_tokhdr *);
 void	 fa_tokhdr_encode(unsigned char *, const struct fa_tokhdr *);
+/* The endpoint a binding connects through: its own, its tenant's (t may
+ * be NULL), or the configured default. */
+const char *fa_binding_endpoint(const struct fa_conf *, json_t *b, json_t *t);
 int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);
 int64_t	 fa_now(void);
 

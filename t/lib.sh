@@ -80,3 +80,47 @@ bundle() {
 	    "$1" "${6:-production}" "$2" "$3" $((_now + 3600)) \
 	    $((_now + 604800)) "$4" "$5" "$5"
 }
+
+# Starts the FreeAgent stand-in and points endpoint "local" (the default)
+# at it. Sets SI (its base URL) and CID/SEC (the client).
+standin() {
+	rm -f "$T/port"
+	python3 "$TOP/t/standin.py" --port 0 --port-file "$T/port" \
+	    2>"$T/standin.err" &
+	echo $! >>"$T/pids"
+	_i=0
+	until [ -s "$T/port" ]; do
+		_i=$((_i + 1))
+		[ $_i -lt 1000 ] || { echo "Bail out! no stand-in"; exit 1; }
+		sleep 0.01
+	done
+	SI=http://127.0.0.1:$(cat "$T/port")
+	CID=fa-test-client
+	SEC=fa-test-secret-0123456789
+	printf '%s\n' "$SEC" >"$T/local.secret"
+	chmod 600 "$T/local.secret"
+	cat >>"$FA_CONFIG" <<-CONF
+	local.base_url = $SI/v2
+	local.client_id = $CID
+	local.client_secret_file = $T/local.secret
+	default_endpoint = local
+	CONF
+}
+# ctl METHOD PATH [JSON]: the stand-in's control API
+ctl() {
+	curl -sS -X "$1" -H 'Content-Type: application/json' \
+	    --data "${3:-}" "$SI/_control/$2"
+}
+# count KEY: how many requests the stand-in saw, e.g. count grant:refresh_token
+count() { ctl GET stats | jq -r --arg k "$1" '.requests[$k] // 0'; }
+# connect B COMPANY: the whole connect flow, approve-mode consent.
+# The callback's query string is left in $T/qs.
+callback() {
+	ctl POST consent "{\"mode\":\"approve\",\"company\":\"$2\"}" >/dev/null
+	_url=$(fa-authurl "$1") || return 1
+	curl -sS -o /dev/null -w '%{redirect_url}' "$_url" >"$T/loc"
+	sed 's/^[^?]*?//' "$T/loc" >"$T/qs"
+}
+connect() {
+	callback "$1" "$2" && fa-exchange "$(cat "$T/qs")" | fa-vault store
+}

@@ -65,8 +65,18 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 		c->close(c);
 		return r == DB_NOTFOUND ? 0 : r;
 	}
-	k.data = args[1];
-	k.size = strlen(args[1]);
+	/* "x:HEX" names a binary key (states are keyed by a hash). */
+	if (strncmp(args[1], "x:", 2) == 0) {
+		n = strlen(args[1] + 2) / 2;
+		k.data = malloc(n + 1);
+		if (sodium_hex2bin(k.data, n, args[1] + 2, strlen(args[1] + 2),
+		    NULL, &n, NULL) != 0)
+			errx(65, "bad hex key");
+		k.size = n;
+	} else {
+		k.data = args[1];
+		k.size = strlen(args[1]);
+	}
 	if (strcmp(args[0], "hold") == 0) {
 		if ((r = db->get(db, t, &k, &d, DB_RMW)) != 0)
 			return r;

@@ -1,0 +1,47 @@
+/* http.h: HTTPS requests through libcurl, loaded with dlopen(3) on the
+ * first request only, so commands that usually need no network (the
+ * fresh-token path of fa-refresh) do not pay libcurl's start-up cost.
+ * TLS is verified; plain http only to loopback; no redirects followed;
+ * every response is bounded in size and time. */
+#ifndef FA_HTTP_H
+#define FA_HTTP_H
+
+#include <stddef.h>
+
+#include "conf.h"
+
+struct fa_http {
+	/* request */
+	const char	*method;	/* "GET" or "POST" */
+	const char	*url;
+	const char	*form;		/* POST body, x-www-form-urlencoded */
+	const char	*user;		/* HTTP Basic client auth */
+	const char	*pass;		/* secret */
+	const char	*bearer;	/* secret: Authorization: Bearer */
+	size_t		 max;		/* largest body accepted */
+	long		 timeout;	/* seconds */
+	/* response */
+	int		 err;		/* 0, or 75 (network) / 65 (too big) */
+	char		 errmsg[256];
+	long		 status;
+	char		 ctype[128];
+	char		*body;		/* secure memory, NUL-terminated */
+	size_t		 len;
+	size_t		 cap;
+	char		 next[FA_URLLEN];	/* Link rel="next", or "" */
+	int		 badlink;
+	long		 retry_after;	/* seconds, -1 if absent */
+	long		 total;		/* X-Total-Count, -1 if absent */
+};
+
+/* Runs n requests, at most `parallel` at once. Returns 0 if every request
+ * got an answer (look at each status), else -1 with the first failure
+ * set; r[i].err says which. */
+int	 fa_http_run(struct fa_http *r, int n, int parallel);
+void	 fa_http_free(struct fa_http *);
+/* 1 if the response is JSON by its Content-Type. */
+int	 fa_http_isjson(const struct fa_http *);
+/* The highest number of requests fa_http_run had in flight at once. */
+int	 fa_http_peak(void);
+
+#endif

@@ -1,0 +1,328 @@
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "diag.h"
+#include "http.h"
+#include "oauth.h"
+#include "secmem.h"
+#include "url.h"
+
+#define MAXTOKENRESP	65536
+#define MAXAPIRESP	(4 << 20)
+
+void
+fa_state_new(char out[FA_STATELEN + 1])
+{
+	unsigned char b[32];
+
+	randombytes_buf(b, sizeof(b));
+	sodium_bin2base64(out, FA_STATELEN + 1, b, sizeof(b),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(b, sizeof(b));
+}
+
+int
+fa_state_valid(const char *s)
+{
+	return strlen(s) == FA_STATELEN && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_") == FA_STATELEN;
+}
+
+void
+fa_state_hash(const char *state, unsigned char out[32])
+{
+	crypto_hash_sha256(out, (const unsigned char *)state, strlen(state));
+}
+
+int
+fa_authorize_url(const struct fa_endpoint *e, const char *redirect,
+    const char *state, char *out, size_t outsz)
+{
+	int n;
+
+	n = snprintf(out, outsz, "%s%cclient_id=", e->authorize_url,
+	    strchr(e->authorize_url, '?') ? '&' : '?');
+	if (n < 0 || (size_t)n >= outsz ||
+	    fa_urlencode(out, outsz, e->client_id) == -1 ||
+	    strlen(out) + 40 >= outsz)
+		return fa_seterr(78, "authorize URL too long");
+	strcat(out, "&response_type=code&redirect_uri=");
+	if (fa_urlencode(out, outsz, redirect) == -1 ||
+	    strlen(out) + 8 >= outsz)
+		return fa_seterr(78, "authorize URL too long");
+	strcat(out, "&state=");
+	if (fa_urlencode(out, outsz, state) == -1)
+		return fa_seterr(78, "authorize URL too long");
+	return 0;
+}
+
+int
+fa_tokenok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e || i >= FA_TOKLEN - 1)
+			return 0;
+	return i > 0;
+}
+
+/* A short description of a response that went wrong, for messages:
+ * never the body, which may hold anything. */
+static const char *
+what(const struct fa_http *r)
+{
+	static char buf[160];
+
+	snprintf(buf, sizeof(buf), "HTTP %ld%s%.60s", r->status,
+	    r->ctype[0] ? ", " : "", r->ctype);
+	return buf;
+}
+
+static int
+temp(const struct fa_http *r, long *retry_after, const char *what_)
+{
+	if (retry_after != NULL)
+		*retry_after = r->status == 429 ? r->retry_after : -1;
+	return fa_seterr(FA_GRANT_TEMP, "%s: temporary failure (%s); "
+	    "try again later", r->url, what_);
+}
+
+/* With a 401 in hand: are the client's credentials wrong, or only the
+ * grant? Ask again with a refresh token that cannot exist: a server that
+ * takes the client answers invalid_grant; one that does not, 401. */
+static int
+probe(const struct fa_conf *c, const struct fa_endpoint *e, const char *sec)
+{
+	struct fa_http r;
+	int rv;
+
+	memset(&r, 0, sizeof(r));
+	r.method = "POST";
+	r.url = e->token_url;
+	r.form = "grant_type=refresh_token&refresh_token=fa-client-probe";
+	r.user = e->client_id;
+	r.pass = sec;
+	r.max = MAXTOKENRESP;
+	r.timeout = c->http_timeout;
+	if (fa_http_run(&r, 1, 1) == -1)
+		rv = FA_GRANT_TEMP;
+	else if (r.status == 401)
+		rv = FA_GRANT_CLIENT;
+	else if (r.status == 400 || r.status == 403)
+		rv = FA_GRANT_REFUSED;
+	else
+		rv = FA_GRANT_TEMP;
+	fa_http_free(&r);
+	return rv;
+}
+
+static int
+parse_tokens(struct fa_http *r, struct fa_tokens *tok)
+{
+	json_t *j, *a, *rt, *ei, *rei, *tt;
+	json_int_t exp, rexp;
+	int64_t now = fa_now();
+
+	if ((j = json_loadb(r->body ? r->body : "", r->len,
+	    JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(j)) {
+		json_decref(j);
+		return fa_seterr(FA_GRANT_TEMP, "%s: token response is not a "
+		    "JSON object; try again later", r->url);
+	}
+	a = json_object_get(j, "access_token");
+	rt = json_object_get(j, "refresh_token");
+	ei = json_object_get(j, "expires_in");
+	rei = json_object_get(j, "refresh_token_expires_in");
+	tt = json_object_get(j, "token_type");
+	if (!json_is_string(a) || !fa_tokenok(json_string_value(a)) ||
+	    (rt != NULL && (!json_is_string(rt) ||
+	    !fa_tokenok(json_string_value(rt)))) ||
+	    (rt == NULL && tok->refresh[0] == '\0') ||
+	    !json_is_integer(ei) || (exp = json_integer_value(ei)) <= 0 ||
+	    exp > 10 * 365 * 86400LL ||
+	    (rei != NULL && (!json_is_integer(rei) ||
+	    (rexp = json_integer_value(rei)) <= 0 ||
+	    rexp > 100 * 365 * 86400LL)) ||
+	    (tt != NULL && (!json_is_string(tt) ||
+	    strcasecmp(json_string_value(tt), "bearer") != 0))) {
+		json_decref(j);
+		return fa_seterr(FA_GRANT_TEMP, "%s: token response lacks a "
+		    "valid access_token, refresh_token or expires_in; try "
+		    "again later", r->url);
+	}
+	strcpy(tok->access, json_string_value(a));
+	if (rt != NULL)		/* always keep the newest */
+		strcpy(tok->refresh, json_string_value(rt));
+	tok->expires_at = now + exp;
+	/* Not sent: assume the 7 days FreeAgent once had, so the sweep
+	 * keeps an idle binding alive early rather than late. */
+	if (rei != NULL)
+		tok->refresh_expires_at = now + json_integer_value(rei);
+	else if (tok->refresh_expires_at <= now || rt != NULL)
+		tok->refresh_expires_at = now + 7 * 86400;
+	json_decref(j);
+	return FA_GRANT_OK;
+}
+
+/* {"error":"invalid_grant"} and the like, whatever the status. */
+static int
+oautherror(const struct fa_http *r, char *err, size_t errsz)
+{
+	json_t *j, *e;
+
+	err[0] = '\0';
+	if (!fa_http_isjson(r) || r->body == NULL)
+		return 0;
+	if ((j = json_loadb(r->body, r->len, 0, NULL)) == NULL)
+		return 0;
+	e = json_object_get(j, "error");
+	if (json_is_string(e))
+		snprintf(err, errsz, "%.60s", json_string_value(e));
+	json_decref(j);
+	return err[0] != '\0';
+}
+
+int
+fa_grant(const struct fa_conf *c, const struct fa_endpoint *e,
+    const char *form, struct fa_tokens *tok, long *retry_after)
+{
+	struct fa_http r;
+	char *sec, err[64];
+	int rv;
+
+	if (retry_after != NULL)
+		*retry_after = -1;
+	if (e->client_id[0] == '\0' || e->client_secret_file[0] == '\0')
+		return fa_seterr(FA_GRANT_CLIENT, "endpoint %s needs %s.client_id "
+		    "and %s.client_secret_file in %s", e->name, e->name,
+		    e->name, c->path);
+	if ((sec = fa_readsecret(e->client_secret_file)) == NULL)
+		return FA_GRANT_CLIENT;
+	memset(&r, 0, sizeof(r));
+	r.method = "POST";
+	r.url = e->token_url;
+	r.form = form;
+	r.user = e->client_id;
+	r.pass = sec;
+	r.max = MAXTOKENRESP;
+	r.timeout = c->http_timeout;
+	err[0] = '\0';
+	if (fa_http_run(&r, 1, 1) == -1) {
+		rv = fa_errstatus() == 78 ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
+		if (rv == FA_GRANT_TEMP)
+			fa_seterr(rv, "%s; try again later", fa_errmsg());
+	} else if (r.status == 200) {
+		rv = parse_tokens(&r, tok) == 0 ? FA_GRANT_OK : FA_GRANT_TEMP;
+	} else if (oautherror(&r, err, sizeof(err)) &&
+	    strcmp(err, "invalid_client") == 0) {
+		rv = FA_GRANT_CLIENT;
+	} else if (strcmp(err, "invalid_grant") == 0) {
+		rv = FA_GRANT_REFUSED;
+		fa_seterr(rv, "%s refused the grant (invalid_grant)",
+		    e->token_url);
+	} else if (r.status == 401) {
+		/* FreeAgent's only answer, HTML "HTTP Basic: Access denied.",
+		 * for a bad client and for a bad grant alike. */
+		rv = probe(c, e, sec);
+		if (rv == FA_GRANT_REFUSED)
+			fa_seterr(rv, "%s refused the grant (%s)",
+			    e->token_url, what(&r));
+		else if (rv == FA_GRANT_TEMP)
+			fa_seterr(rv, "%s refused the grant (%s) and could not "
+			    "be asked why; try again later", e->token_url,
+			    what(&r));
+	} else {
+		rv = FA_GRANT_TEMP;
+		temp(&r, retry_after, what(&r));
+	}
+	if (rv == FA_GRANT_CLIENT)
+		fa_seterr(rv, "%s refused client %s: check %s.client_id and "
+		    "%s.client_secret_file in %s", e->token_url, e->client_id,
+		    e->name, e->name, c->path);
+	fa_http_free(&r);
+	fa_secfree(sec);
+	return rv;
+}
+
+json_t *
+fa_company(json_t *co)
+{
+	json_t *id, *out;
+	char idbuf[32];
+	const char *f[] = { "url", "currency", "type" };
+	size_t i;
+
+	if (!json_is_object(co))
+		goto bad;
+	id = json_object_get(co, "id");
+	if (json_is_integer(id) && json_integer_value(id) >= 0)
+		snprintf(idbuf, sizeof(idbuf), "%lld",
+		    (long long)json_integer_value(id));
+	else if (json_is_string(id) && json_string_length(id) > 0 &&
+	    json_string_length(id) < sizeof(idbuf) &&
+	    fa_validname(json_string_value(id), sizeof(idbuf)))
+		strcpy(idbuf, json_string_value(id));
+	else
+		goto bad;
+#define SHORTSTR(k, max) (json_is_string(json_object_get(co, k)) && \
+	json_string_length(json_object_get(co, k)) > 0 && \
+	json_string_length(json_object_get(co, k)) <= (max) && \
+	strlen(json_string_value(json_object_get(co, k))) == \
+	json_string_length(json_object_get(co, k)))
+	if (!SHORTSTR("name", 256) || !SHORTSTR("subdomain", 128))
+		goto bad;
+	out = json_pack("{s:s,s:O,s:O}", "id", idbuf, "name",
+	    json_object_get(co, "name"), "subdomain",
+	    json_object_get(co, "subdomain"));
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (json_object_get(co, f[i]) == NULL)
+			continue;
+		if (!SHORTSTR(f[i], 512)) {
+			json_decref(out);
+			goto bad;
+		}
+		json_object_set(out, f[i], json_object_get(co, f[i]));
+	}
+#undef SHORTSTR
+	return out;
+bad:
+	fa_seterr(65, "company: needs id (number or short string), name and "
+	    "subdomain (strings); url, currency and type short strings");
+	return NULL;
+}
+
+json_t *
+fa_get_company(const struct fa_conf *c, const struct fa_endpoint *e,
+    const char *access)
+{
+	struct fa_http r;
+	char url[FA_URLLEN + 16];
+	json_t *j = NULL, *co = NULL;
+
+	snprintf(url, sizeof(url), "%s/company", e->base_url);
+	memset(&r, 0, sizeof(r));
+	r.method = "GET";
+	r.url = url;
+	r.bearer = access;
+	r.max = MAXAPIRESP;
+	r.timeout = c->http_timeout;
+	if (fa_http_run(&r, 1, 1) == -1) {
+		if (fa_errstatus() != 78)
+			fa_seterr(75, "%s; try again later", fa_errmsg());
+	} else if (r.status == 401)
+		fa_seterr(77, "%s: FreeAgent refused the new access token "
+		    "(%s)", url, what(&r));
+	else if (r.status != 200 || !fa_http_isjson(&r) ||
+	    (j = json_loadb(r.body ? r.body : "", r.len, 0, NULL)) == NULL)
+		temp(&r, NULL, what(&r));
+	else if ((co = fa_company(json_object_get(j, "company"))) == NULL)
+		fa_seterr(75, "%s: the company document is malformed (%s); "
+		    "try again later", url, fa_errmsg());
+	json_decref(j);
+	fa_http_free(&r);
+	return co;
+}

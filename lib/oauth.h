@@ -1,0 +1,43 @@
+/* oauth.h: FreeAgent's OAuth 2.0 (RFC 6749) and the documents fa reads
+ * from its API, as FREEAGENT.md describes them, quirks included. */
+#ifndef FA_OAUTH_H
+#define FA_OAUTH_H
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "vault.h"
+
+#define FA_STATELEN	43	/* base64url of 32 random bytes */
+
+void	 fa_state_new(char out[FA_STATELEN + 1]);
+int	 fa_state_valid(const char *);
+void	 fa_state_hash(const char *state, unsigned char out[32]);
+int	 fa_authorize_url(const struct fa_endpoint *, const char *redirect_uri,
+	    const char *state, char *out, size_t outsz);
+/* 1 if s can be a token: printable ASCII, no space, 1..FA_TOKLEN-1. */
+int	 fa_tokenok(const char *s);
+
+/* Results of a token request, as exit statuses. */
+enum {
+	FA_GRANT_OK = 0,
+	FA_GRANT_TEMP = 75,	/* network, 5xx, 429, bad body: retry */
+	FA_GRANT_REFUSED = 77,	/* invalid_grant, or 401 with good client */
+	FA_GRANT_CLIENT = 78	/* the endpoint's client id/secret refused */
+};
+
+/* POSTs form (grant_type=…) to the endpoint's token URL with HTTP Basic
+ * client auth and fills tok (refresh kept from tok when the response has
+ * none). Returns one of the FA_GRANT_ values, message in fa_errmsg();
+ * *retry_after is the server's Retry-After on 429, else -1. */
+int	 fa_grant(const struct fa_conf *, const struct fa_endpoint *,
+	    const char *form, struct fa_tokens *tok, long *retry_after);
+/* GETs base_url/company with the access token; returns the company
+ * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
+json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,
+	    const char *access);
+/* Checks a company object and returns a normalised copy: id as a
+ * string, name and subdomain required. NULL and status 65 if bad. */
+json_t	*fa_company(json_t *);
+
+#endif
