@@ -12,7 +12,7 @@ MAN7 = man/fa.7
 TESTBIN = t/rawdb
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
-	libjansson-dev jq mandoc curl python3
+	libjansson-dev jq mandoc curl python3 util-linux xxd perl
 
 all: $(BIN) $(TESTBIN)
 
@@ -66,8 +66,6 @@ check: deps
 	$(MAKE) all
 	prove -j2 t/
 
-lint:
-	mandoc -Tlint -W warning $(MAN1) $(MAN5) $(MAN7)
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
@@ -85,4 +83,4 @@ uninstall:
 clean:
 	rm -f $(BIN) $(TESTBIN) lib/*.o
 
-.PHONY: all deps check lint install uninstall clean
+.PHONY: all deps check install uninstall clean

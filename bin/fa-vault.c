@@ -128,12 +128,18 @@ checkendpoint(const char *e)
 		    conf.path);
 }
 
-static const struct fa_plan *
-planof(json_t *t)
+/* The tenant's plan: NULL (no limits) when the tenant has none and
+ * default_plan is not defined; an error when the tenant's is not. */
+static int
+planof(json_t *t, const struct fa_plan **p)
 {
-	const char *p = jstr(t, "plan");
+	const char *name = jstr(t, "plan");
 
-	return fa_conf_plan(&conf, p ? p : conf.default_plan);
+	*p = fa_conf_plan(&conf, name ? name : conf.default_plan);
+	if (name != NULL && *p == NULL)
+		return fa_seterr(78, "tenant %s is on plan %s, which %s does "
+		    "not define", jstr(t, "name"), name, conf.path);
+	return 0;
 }
 
 /* ---- tenants ---- */
@@ -164,9 +170,14 @@ tenant_put(struct fa_vault *v, DB_TXN *t, void *a)
 	if (j == NULL)
 		j = json_pack("{s:s,s:I}", "name", ta->name, "created",
 		    (json_int_t)fa_now());
-	if (ta->plan != NULL)
+	/* An empty value unsets: the default plan or endpoint applies. */
+	if (ta->plan != NULL && *ta->plan == '\0')
+		json_object_del(j, "plan");
+	else if (ta->plan != NULL)
 		json_object_set_new(j, "plan", json_string(ta->plan));
-	if (ta->endpoint != NULL)
+	if (ta->endpoint != NULL && *ta->endpoint == '\0')
+		json_object_del(j, "endpoint");
+	else if (ta->endpoint != NULL)
 		json_object_set_new(j, "endpoint", json_string(ta->endpoint));
 	if ((r = fa_putjson(v->tenants, t, ta->name, j)) == 0)
 		r = fa_audit(v, t, NULL, ta->name, ta->create ? "tenant add" :
@@ -241,13 +252,14 @@ cmd_tenant(int argc, char *argv[])
 	for (i = 2; i < argc; i++) {
 		val = kv(argv[i], k, sizeof(k));
 		if (strcmp(k, "plan") == 0) {
-			if (fa_conf_plan(&conf, val) == NULL)
+			if (*val != '\0' && fa_conf_plan(&conf, val) == NULL)
 				errx(78, "unknown plan %s: define plan.%s."
 				    "companies and plan.%s.bindings in %s",
 				    val, val, val, conf.path);
 			ta.plan = val;
 		} else if (strcmp(k, "endpoint") == 0) {
-			checkendpoint(val);
+			if (*val != '\0')
+				checkendpoint(val);
 			ta.endpoint = val;
 		} else
 			errx(64, "tenant: unknown setting %s (plan, endpoint)",
@@ -347,7 +359,9 @@ binding_add(struct fa_vault *v, DB_TXN *t, void *a)
 	c.companies = json_object();
 	r = each_binding(v, t, aa->tenant, count_one, &c);
 	json_decref(c.companies);
-	if (r == 0 && (p = planof(tj)) != NULL && p->bindings >= 0 &&
+	if (r == 0)
+		r = planof(tj, &p);
+	if (r == 0 && p != NULL && p->bindings >= 0 &&
 	    c.bindings + 1 > p->bindings)
 		r = fa_seterr(77, "plan %s allows %ld binding%s (Magento "
 		    "websites); tenant %s has %ld", p->name, p->bindings,
@@ -367,6 +381,15 @@ binding_add(struct fa_vault *v, DB_TXN *t, void *a)
 		r = fa_audit(v, t, aa->id, aa->tenant, "add", "ok",
 		    "magento=%s", aa->magento);
 	return r;
+}
+
+static int
+audit_addrefused(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct addarg *aa = a;
+
+	return fa_audit(v, t, aa->id, aa->tenant, "add", "refused",
+	    "plan limit on bindings");
 }
 
 static void
@@ -408,7 +431,16 @@ cmd_add(int argc, char *argv[])
 	if (aa.magento == NULL)
 		errx(64, "add: magento=HOST is required");
 	openvault(0);
-	txn(binding_add, &aa);
+	if (fa_vault_txn(&vault, binding_add, &aa) == -1) {
+		char msg[512];
+		int st = fa_errstatus();
+
+		snprintf(msg, sizeof(msg), "%s", fa_errmsg());
+		if (st == 77)	/* a plan limit: worth a record */
+			(void)fa_vault_txn(&vault, audit_addrefused, &aa);
+		fa_vault_close(&vault);
+		errx(st, "%s", msg);
+	}
 	exit(finish());
 }
 
@@ -501,7 +533,7 @@ binding_show(struct fa_vault *v, DB_TXN *t, void *a)
 	free(rec);
 	json_object_set_new(sa->out, "token", json_pack("{s:I,s:I,s:I,s:I,"
 	    "s:s}", "version", (json_int_t)h.version, "expires_at",
-	    (json_int_t)h.expires_at, "refresh_expires_at",
+	    (json_int_t)h.expires_at, "refresh_token_expires_at",
 	    (json_int_t)h.refresh_expires_at, "due_at", (json_int_t)h.due_at,
 	    "key", hex));
 	return 0;
@@ -807,7 +839,9 @@ token_store(struct fa_vault *v, DB_TXN *t, void *a)
 	c.companies = json_object();
 	if ((r = each_binding(v, t, sa->tenant, count_one, &c)) != 0)
 		goto out;
-	p = tj != NULL ? planof(tj) : NULL;
+	p = NULL;
+	if (tj != NULL && (r = planof(tj, &p)) != 0)
+		goto out;
 	if (p != NULL && p->companies >= 0 && json_object_get(c.companies,
 	    jstr(sa->company, "id")) == NULL &&
 	    (long)json_object_size(c.companies) + 1 > p->companies) {
@@ -1129,16 +1163,46 @@ rekey_batch(struct fa_vault *v, DB_TXN *t, void *a)
 }
 
 static int
+rekey_incomplete(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct rekeyarg *ra = a;
+
+	return fa_audit(v, t, NULL, NULL, "rekey", "incomplete", "key %s -> "
+	    "%s; %ld resealed, %ld could not be opened", ra->oldid, ra->newid,
+	    ra->done, ra->failed);
+}
+
+static int
 rekey_end(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	struct rekeyarg *ra = a;
 	int r;
 
-	if ((r = fa_del(v->meta, t, "rekey")) != 0 && r != DB_NOTFOUND)
+	if ((r = fa_del(v->meta, t, "rekey")) == DB_NOTFOUND)
+		return 0;	/* nothing was in progress */
+	if (r != 0)
 		return r;
-	return fa_audit(v, t, NULL, NULL, "rekey", ra->failed ? "partial" :
-	    "ok", "key %s -> %s; %ld resealed, %ld failed", ra->oldid,
-	    ra->newid, ra->done, ra->failed);
+	return fa_audit(v, t, NULL, NULL, "rekey", "ok", "key %s -> %s; %ld "
+	    "resealed", ra->oldid, ra->newid, ra->done);
+}
+
+/* rename(2) is durable only once its directory is. */
+static void
+syncdir(const char *file)
+{
+	char dir[PATH_MAX], *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
+		err(1, "%s", dir);
+	close(fd);
 }
 
 /* Puts the new key where master_key_file points, keeping the old one
@@ -1169,6 +1233,7 @@ installkey(const char *newfile)
 		err(1, "keeping the old key as %s", old);
 	if (rename(tmp, conf.master_key_file) == -1)
 		err(1, "installing the new key as %s", conf.master_key_file);
+	syncdir(conf.master_key_file);
 }
 
 static void
@@ -1204,14 +1269,20 @@ cmd_rekey(int argc, char *argv[])
 	 * before the mark sealed with the old key meanwhile. */
 	for (pass = 0; pass < 2; pass++) {
 		ra.last[0] = '\0';
+		ra.failed = 0;
 		do
 			txn(rekey_batch, &ra);
 		while (ra.more);
 	}
-	if (ra.failed)
-		errx(1, "rekey: %ld record%s could not be opened; the new key "
-		    "is not installed (see fa-vault verify)", ra.failed,
-		    ra.failed == 1 ? "" : "s");
+	if (ra.failed) {
+		txn(rekey_incomplete, &ra);
+		errx(1, "rekey: %ld record%s could not be opened with either "
+		    "key (see fa-vault verify); every other record is sealed "
+		    "with the new key, and both keys stay in use until a rekey "
+		    "finishes: repair or rm the broken bindings, then run "
+		    "fa-vault rekey %s again", ra.failed, ra.failed == 1 ? "" :
+		    "s", ra.file);
+	}
 	installkey(ra.file);
 	txn(rekey_end, &ra);
 	fprintf(stderr, "fa-vault: rekey: %ld record%s resealed; %s now holds "
@@ -1251,7 +1322,11 @@ verify_all(struct fa_vault *v, DB_TXN *t, void *a)
 				r = g;
 				break;
 			}
-			warnx("verify: %s: tokens without a binding", id);
+			if (g == -1)
+				warnx("verify: %s", fa_errmsg());
+			else
+				warnx("verify: %s: tokens without a binding",
+				    id);
 			va->failed++;
 			continue;
 		}
@@ -1339,6 +1414,7 @@ main(int argc, char *argv[])
 			usage();
 		if (fa_writekey(argv[1]) == -1)
 			fa_die();
+		syncdir(argv[1]);
 		return 0;
 	}
 	if (strcmp(argv[0], "init") == 0) {

@@ -76,33 +76,60 @@ fa_validname(const char *s, size_t max)
 	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-");
 
-	return n > 0 && n < max && s[n] == '\0';
+	/* Not "." or "..": names end up in URLs and paths. */
+	return n > 0 && n < max && s[n] == '\0' && s[0] != '.';
 }
 
+/* https:// to any host, or http:// to a loopback host; never userinfo
+ * ("http://127.0.0.1@evil.example/" is evil.example). */
 int
 fa_url_allowed(const char *url)
 {
-	static const char *loop[] = { "127.", "localhost", "[::1]" };
-	const char *h;
-	size_t i, n;
+	const char *h, *end;
+	size_t n, i, dots;
+	int https;
 
-	if (strncmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/';
-	if (strncmp(url, "http://", 7) != 0)
+	if ((https = strncmp(url, "https://", 8) == 0))
+		h = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		h = url + 7;
+	else
 		return 0;
-	h = url + 7;
-	for (i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
-		n = strlen(loop[i]);
-		if (strncmp(h, loop[i], n) != 0)
-			continue;
-		if (i == 0) {	/* 127.d.d.d */
-			h += n;
-			n = strspn(h, "0123456789.");
+	n = strcspn(h, "/?#");
+	if (n == 0 || memchr(h, '@', n) != NULL || memchr(h, '\\', n) != NULL)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)h[i] <= ' ' || (unsigned char)h[i] >= 0x7f)
+			return 0;
+	if (https)
+		return 1;
+	/* The host ends at the port's ':' (or at the end of "[::1]"). */
+	if (h[0] == '[')
+		end = strncmp(h, "[::1]", 5) == 0 ? h + 5 : NULL;
+	else {
+		end = h + strcspn(h, ":/?#");
+		if ((size_t)(end - h) == 9 && strncmp(h, "localhost", 9) == 0)
+			;
+		else {
+			/* 127.d.d.d, nothing else */
+			if (strncmp(h, "127.", 4) != 0)
+				return 0;
+			for (i = 4, dots = 1; h + i < end; i++) {
+				if (h[i] == '.')
+					dots++;
+				else if (h[i] < '0' || h[i] > '9')
+					return 0;
+			}
+			if (dots != 3 || end[-1] == '.')
+				return 0;
 		}
-		if (strchr(":/", h[n]) != NULL)	/* also '\0' */
-			return 1;
 	}
-	return 0;
+	if (end == NULL || (*end != '\0' && strchr(":/?#", *end) == NULL))
+		return 0;
+	if (*end == ':' && strspn(end + 1, "0123456789") !=
+	    strcspn(end + 1, "/?#"))
+		return 0;
+	return 1;
 }
 
 static int
@@ -207,9 +234,13 @@ fa_conf_line(struct fa_conf *c, char *line, int lineno)
 	const struct key *k;
 	struct fa_endpoint *e;
 
-	if ((p = strchr(line, '#')) != NULL && (p == line || isspace(
-	    (unsigned char)p[-1])))
-		*p = '\0';
+	/* A comment starts with a '#' at the start or after whitespace; a
+	 * '#' inside a value ("a#b") is part of it. */
+	for (p = line; (p = strchr(p, '#')) != NULL; p++)
+		if (p == line || isspace((unsigned char)p[-1])) {
+			*p = '\0';
+			break;
+		}
 	for (p = line + strlen(line); p > line && isspace((unsigned char)p[-1]);)
 		*--p = '\0';
 	for (key = line; isspace((unsigned char)*key); key++)

@@ -27,6 +27,13 @@ refresh_margin = 600
 CONF
 expect 0 "comments, loopback http, plans and numbers accepted" \
     fa-vault -c "$T/good.conf" ls
+echo "odd.client_id = a#b   # a comment" >>"$T/good.conf"
+echo "odd.base_url = https://odd.example/v2" >>"$T/good.conf"
+fa-vault -c "$T/good.conf" tenant add t-odd endpoint=odd
+fa-vault -c "$T/good.conf" add -t t-odd o1 magento=o.example
+fa-authurl -c "$T/good.conf" o1 >"$T/u" 2>&1
+like "$T/u" "client_id=a%23b&" "a '#' inside a value is kept; the comment after it is not"
+expect 65 "a binding named .. is refused" fa-vault add -t t-odd .. magento=x.example
 
 printf 'default_endpoint = nowhere\n' >>"$T/bad2.conf"
 cat "$T/fa.conf" "$T/bad2.conf" >"$T/bad3.conf"

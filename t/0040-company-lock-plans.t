@@ -42,6 +42,7 @@ expect_in 77 "same url, other id: still refused" "$T/url.json" fa-vault store
 expect 0 "second binding within the plan" fa-vault add -t acme b2 magento=b.example
 expect 77 "third binding over plan solo's 2" fa-vault add -t acme b3 magento=c.example
 like "$T/err" "plan solo allows 2 bindings" "message names the binding limit"
+fa-vault log b3 | grep -q '"outcome":"refused"'; ok $? "the refused add is audited"
 bundle b2 A4 R4 1002 beta >"$T/b2.json"
 expect_in 77 "second company over plan solo's 1" "$T/b2.json" fa-vault store
 like "$T/err" "plan solo allows 1 FreeAgent company" \
@@ -57,6 +58,18 @@ expect 0 "a bigger plan allows a third binding" fa-vault add -t acme b3 magento=
 bundle b3 A6 R6 1003 gamma >"$T/b3.json"
 expect_in 0 "and a second company" "$T/b3.json" fa-vault store
 expect 77 "but not a fourth binding" fa-vault add -t acme b4 magento=d.example
+
+# A tenant on a plan the config no longer defines: a configuration error.
+sed -i '/^plan.solo/d' "$FA_CONFIG"
+fa-vault tenant add gone plan=duo && sed -i '/^plan.duo/d' "$FA_CONFIG"
+expect 78 "a plan that is no longer defined" fa-vault add -t gone g1 magento=g.example
+like "$T/err" "plan duo" "message names the plan"
+cat >>"$FA_CONFIG" <<'CONF'
+plan.solo.companies = 1
+plan.solo.bindings = 2
+plan.duo.companies = 2
+plan.duo.bindings = 3
+CONF
 
 # Plans count per tenant.
 fa-vault tenant add other plan=solo

@@ -1,0 +1,158 @@
+#!/bin/sh
+# The connect flow against the FreeAgent stand-in: fa-authurl, consent,
+# fa-exchange | fa-vault store, and every way it can go wrong.
+. "$(dirname "$0")/lib.sh"
+
+mkvault >/dev/null 2>&1
+standin
+fa-vault tenant add acme && fa-vault add -t acme b1 magento=shop.example.com &&
+    fa-vault tenant add other && fa-vault add -t other c1 magento=c.example.com
+ok $? "tenants and bindings"
+
+# The whole flow as a person does it: the consent page, a company picked
+# from the form, approve.
+expect 0 "fa-authurl prints the consent URL" fa-authurl b1
+url=$(cat "$T/out")
+case $url in
+"$SI/v2/approve_app?client_id=$CID&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fdashboard%2Ffreeagent-callback&state="*) ok 0 "URL has client_id, response_type, redirect_uri, state" ;;
+*) ok 1 "URL has client_id, response_type, redirect_uri, state"; echo "# $url" ;;
+esac
+state=${url##*state=}
+[ ${#state} -ge 22 ]; ok $? "state carries at least 128 bits (${#state} base64 chars)"
+curl -sS -c "$T/jar" -b "$T/jar" "$url" >"$T/page"
+like "$T/page" 'Beta Books LLP' "the consent page lists the companies"
+curl -sS -c "$T/jar" -b "$T/jar" -o /dev/null -w '%{redirect_url}' \
+    --data-urlencode "client_id=$CID" \
+    --data-urlencode "redirect_uri=http://127.0.0.1:1/dashboard/freeagent-callback" \
+    --data-urlencode "state=$state" --data-urlencode response_type=code \
+    --data-urlencode company=1002 --data-urlencode decision=approve \
+    "$SI/v2/approve_app" >"$T/loc"
+qs=$(sed 's/^[^?]*?//' "$T/loc")
+case $qs in *iss=*) ok 0 "the callback carries an extra iss parameter" ;;
+*) ok 1 "the callback carries an extra iss parameter" ;; esac
+fa-exchange "$qs" >"$T/bundle" 2>"$T/err"
+ok $? "fa-exchange trades the code"
+[ ! -s "$T/err" ]; ok $? "and says nothing on stderr"
+jq -e '.binding == "b1" and .endpoint == "local" and (.access_token|length) > 20
+    and (.refresh_token|length) > 20 and .expires_at > now
+    and .refresh_token_expires_at > now and .company.id == "1002"
+    and .company.subdomain == "beta" and .company.name == "Beta Books LLP"' \
+    "$T/bundle" >/dev/null
+ok $? "the bundle has binding, endpoint, tokens, expiries and company"
+expect_in 0 "fa-vault store takes it" "$T/bundle" fa-vault store
+fa-vault show b1 | jq -r '.status + " " + .company.name' >"$T/s"
+[ "$(cat "$T/s")" = "connected Beta Books LLP" ]; ok $? "b1 is connected to Beta"
+expect 65 "the same callback again: state already used" fa-exchange "$qs"
+
+# The state: forged, malformed, expired, another tenant's.
+expect 65 "a forged state" fa-exchange "code=x&state=$(fa-authurl b1 >/dev/null; printf '%043d' 7)"
+expect 65 "a malformed state" fa-exchange "code=x&state=short"
+expect 65 "no state" fa-exchange "code=x"
+expect 65 "a bad escape" fa-exchange "code=%zz&state=$state"
+expect 65 "state given twice" fa-exchange "state=$state&state=$state&code=x"
+callback b1 1002
+expect 65 "another tenant's state" fa-exchange -t other "$(cat "$T/qs")"
+expect 0 "still good for its own tenant" fa-exchange -t acme "$(cat "$T/qs")"
+callback b1 1002
+st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
+hash=$(printf '%s' "$st" | sha256sum | cut -c1-64)
+rec=$(rawdb "$FA_CONFIG" states get "x:$hash" | xxd -r -p |
+    jq -c '.expires = 1' | od -An -tx1 | tr -d ' \n')
+rawdb "$FA_CONFIG" states put "x:$hash" "$rec"
+expect 65 "an expired state" fa-exchange "$(cat "$T/qs")"
+like "$T/err" "10 minutes" "message says why"
+expect 65 "an expired state is consumed" fa-exchange "$(cat "$T/qs")"
+grants=$(count grant:authorization_code)
+
+# Declined.
+ctl POST consent '{"mode":"decline"}' >/dev/null
+url=$(fa-authurl b1)
+qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$url" | sed 's/^[^?]*?//')
+expect 77 "declined consent" fa-exchange "$qs"
+like "$T/err" "declined" "message a merchant understands"
+expect 65 "a declined state is used up" fa-exchange "$qs"
+[ "$(count grant:authorization_code)" = "$grants" ]
+ok $? "no token request for a declined or bad state"
+
+# A code used twice (FreeAgent answers HTML 401 for it).
+callback b1 1002
+code=$(sed 's/.*code=\([^&]*\).*/\1/' "$T/qs")
+fa-exchange "$(cat "$T/qs")" | fa-vault store
+callback b1 1002
+st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
+expect 65 "a code used twice is refused" fa-exchange "code=$code&state=$st"
+like "$T/err" "used twice" "message says so"
+
+# Wrong client secret: a configuration problem, not a crash.
+cp "$T/local.secret" "$T/good.secret"
+echo wrong-secret >"$T/local.secret"
+callback b1 1002
+expect 78 "wrong client secret" fa-exchange "$(cat "$T/qs")"
+like "$T/err" "client_secret_file" "message points at the configuration"
+cp "$T/good.secret" "$T/local.secret"
+chmod 644 "$T/local.secret"
+callback b1 1002
+expect 78 "a loose secret file is refused" fa-exchange "$(cat "$T/qs")"
+chmod 600 "$T/local.secret"
+
+# Reconnect: the same company keeps the binding, another is refused.
+v0=$(fa-vault show b1 | jq .tokver)
+connect b1 1002
+ok $? "reconnect to the same company"
+[ "$(fa-vault show b1 | jq .tokver)" -eq $((v0 + 1)) ]; ok $? "new tokens stored"
+fa-vault token b1 >"$T/before"
+callback b1 1001
+fa-exchange "$(cat "$T/qs")" >"$T/b2" 2>/dev/null
+expect_in 77 "reconnect to another company refused" "$T/b2" fa-vault store
+like "$T/err" "Beta Books LLP.*Acme Widgets Ltd" "message names both"
+fa-vault token b1 | cmp -s - "$T/before"; ok $? "old tokens kept"
+
+# Bad input to fa-authurl.
+expect 66 "unknown binding" fa-authurl nope
+expect 66 "another tenant's binding" fa-authurl -t other b1
+expect 0 "own tenant's binding" fa-authurl -t acme b1
+expect 65 "bad binding name" fa-authurl 'a/b'
+expect 64 "no binding" fa-authurl
+expect 0 "-j prints url, state and expiry" fa-authurl -j b1
+jq -e '(.url|startswith("http")) and (.state|length) == 43 and
+    .expires_at > now + 500 and .expires_at <= now + 601' "$T/out" >/dev/null
+ok $? "-j: a 10-minute state"
+
+# A disconnected binding connects again.
+rec=$(rawdb "$FA_CONFIG" bindings get c1 | xxd -r -p |
+    jq -c '.status = "disconnected"' | od -An -tx1 | tr -d ' \n')
+rawdb "$FA_CONFIG" bindings put c1 "$rec"
+connect c1 1003
+ok $? "a disconnected binding reconnects"
+[ "$(fa-vault show c1 | jq -r .status)" = connected ]; ok $? "connected again"
+
+# FreeAgent down while exchanging: 75, the state is spent.
+callback b1 1002
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"503","count":1}' >/dev/null
+expect 75 "token endpoint 503: temporary" fa-exchange "$(cat "$T/qs")"
+like "$T/err" "start again" "message says the connect must start again"
+expect 65 "the state is spent" fa-exchange "$(cat "$T/qs")"
+callback b1 1002
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"reset","count":1}' >/dev/null
+expect 75 "connection reset: temporary" fa-exchange "$(cat "$T/qs")"
+callback b1 1002
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"malformed","count":1}' >/dev/null
+expect 75 "malformed token response: temporary" fa-exchange "$(cat "$T/qs")"
+
+# A terminal never gets the bundle.
+callback b1 1002
+script -qec "fa-exchange '$(cat "$T/qs")'" /dev/null >"$T/tty" 2>&1
+like "$T/tty" "refusing to print tokens to a terminal" "refuses a terminal"
+
+# The audit log saw it all, and no secret.
+fa-vault log b1 >"$T/log"
+like "$T/log" '"outcome":"declined"' "declines are audited"
+like "$T/log" '"event":"authurl"' "connect starts are audited"
+ctl GET tokens >"$T/tokens"
+jq -r '.refresh_tokens[].token, .access_tokens[].token' "$T/tokens" >"$T/secrets"
+echo "$SEC" >>"$T/secrets"
+grep -F -f "$T/secrets" "$T/log"
+ok $(( $? == 0 )) "no token or secret in the audit log"
+grep -rlF -f "$T/secrets" "$T/vault"
+ok $(( $? == 0 )) "no token or secret in the vault files"
+done_testing
