@@ -42,9 +42,9 @@ bin/fa-exchange: bin/fa-exchange.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
 	    bin/fa-exchange.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
-bin/fa-vault: bin/fa-vault.c $(LIBOBJ)
+bin/fa-vault: bin/fa-vault.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-vault.c $(LIBOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+	    bin/fa-vault.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
 t/rawdb: t/rawdb.c $(LIBOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \

@@ -15,6 +15,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "oauth.h"
 #include "secmem.h"
 #include "seal.h"
 #include "vault.h"
@@ -682,18 +683,6 @@ struct storearg {
 	char		 tenant[65];
 };
 
-/* A token: printable ASCII, no spaces, 1..FA_TOKLEN-1 bytes. */
-static int
-tokenok(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e || i >= FA_TOKLEN - 1)
-			return 0;
-	return i > 0;
-}
-
 static int
 strfield(json_t *o, const char *k, size_t max, int required)
 {
@@ -714,8 +703,7 @@ readbundle(struct storearg *sa)
 	size_t len = 0;
 	ssize_t n;
 	json_error_t je;
-	json_t *j, *co, *id;
-	char idbuf[32];
+	json_t *j;
 
 	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL)
 		errx(1, "out of secure memory");
@@ -739,9 +727,9 @@ readbundle(struct storearg *sa)
 	checkname("binding", sa->id = jstr(j, "binding"));
 	sa->endpoint = jstr(j, "endpoint");
 	if (!json_is_string(json_object_get(j, "access_token")) ||
-	    !tokenok(jstr(j, "access_token")) ||
+	    !fa_tokenok(jstr(j, "access_token")) ||
 	    !json_is_string(json_object_get(j, "refresh_token")) ||
-	    !tokenok(jstr(j, "refresh_token")))
+	    !fa_tokenok(jstr(j, "refresh_token")))
 		errx(65, "token bundle: access_token and refresh_token must be "
 		    "1-%d printable characters", FA_TOKLEN - 1);
 	if (!json_is_integer(json_object_get(j, "expires_at")) ||
@@ -751,29 +739,8 @@ readbundle(struct storearg *sa)
 	    "refresh_token_expires_at")) <= 0)
 		errx(65, "token bundle: expires_at and refresh_token_expires_at "
 		    "must be positive integers (Unix seconds)");
-	co = json_object_get(j, "company");
-	if (!json_is_object(co))
-		errx(65, "token bundle lacks company");
-	id = json_object_get(co, "id");
-	if (json_is_integer(id) && json_integer_value(id) >= 0) {
-		snprintf(idbuf, sizeof(idbuf), "%lld",
-		    (long long)json_integer_value(id));
-	} else if (json_is_string(id) && json_string_length(id) > 0 &&
-	    json_string_length(id) < sizeof(idbuf) &&
-	    fa_validname(json_string_value(id), sizeof(idbuf)))
-		strcpy(idbuf, json_string_value(id));
-	else
-		errx(65, "token bundle: company.id must be a number or a "
-		    "short string");
-	if (!strfield(co, "subdomain", 128, 1) || !strfield(co, "name", 256, 1)
-	    || !strfield(co, "url", 512, 0) || !strfield(co, "currency", 8, 0)
-	    || !strfield(co, "type", 64, 0))
-		errx(65, "token bundle: company needs subdomain and name "
-		    "(strings), and url, currency, type as short strings");
-	sa->company = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:s?}", "id", idbuf,
-	    "subdomain", jstr(co, "subdomain"), "name", jstr(co, "name"),
-	    "url", jstr(co, "url"), "currency", jstr(co, "currency"), "type",
-	    jstr(co, "type"));
+	if ((sa->company = fa_company(json_object_get(j, "company"))) == NULL)
+		errx(65, "token bundle: %s", fa_errmsg());
 	if ((sa->tok = fa_secalloc(sizeof(*sa->tok))) == NULL)
 		errx(1, "out of secure memory");
 	strcpy(sa->tok->access, jstr(j, "access_token"));

@@ -25,21 +25,8 @@ ok() {	# ok STATUS DESCRIPTION
 diag() { sed 's/^/# /' "$@"; }
 done_testing() { echo "1..$n"; [ "$fails" -eq 0 ]; exit $?; }
 
-# expect STATUS DESCRIPTION CMD...: CMD's exit status must be STATUS.
-# Its stdout is in $T/out, its stderr in $T/err.
-expect() {
-	_want=$1 _desc=$2
-	shift 2
-	"$@" >"$T/out" 2>"$T/err" </dev/null
-	_got=$?
-	if [ "$_got" -eq "$_want" ]; then
-		ok 0 "$_desc"
-	else
-		ok 1 "$_desc (exit $_got, want $_want)"
-		diag "$T/err"
-	fi
-}
-# expect_in STATUS DESCRIPTION FILE CMD...: the same, stdin from FILE.
+# expect_in STATUS DESCRIPTION FILE CMD...: CMD, stdin from FILE, must
+# exit with STATUS. Its stdout is in $T/out, its stderr in $T/err.
 expect_in() {
 	_want=$1 _desc=$2 _in=$3
 	shift 3
@@ -51,6 +38,12 @@ expect_in() {
 		ok 1 "$_desc (exit $_got, want $_want)"
 		diag "$T/err"
 	fi
+}
+# expect STATUS DESCRIPTION CMD...: the same with no input.
+expect() {
+	_w=$1 _d=$2
+	shift 2
+	expect_in "$_w" "$_d" /dev/null "$@"
 }
 # like FILE PATTERN DESCRIPTION: FILE matches the extended regex.
 like() {
