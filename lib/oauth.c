@@ -186,63 +186,97 @@ oautherror(const struct fa_http *r, char *err, size_t errsz)
 	return err[0] != '\0';
 }
 
-int
-fa_grant(const struct fa_conf *c, const struct fa_endpoint *e,
-    const char *form, struct fa_tokens *tok, long *retry_after)
+char *
+fa_client_secret(const struct fa_conf *c, const struct fa_endpoint *e)
 {
-	struct fa_http r;
-	char *sec, err[64];
+	char *sec;
+
+	if (e->client_id[0] == '\0' || e->client_secret_file[0] == '\0') {
+		fa_seterr(FA_GRANT_CLIENT, "endpoint %s needs %s.client_id and "
+		    "%s.client_secret_file in %s", e->name, e->name, e->name,
+		    c->path);
+		return NULL;
+	}
+	if ((sec = fa_readsecret(e->client_secret_file)) == NULL)
+		fa_seterr(FA_GRANT_CLIENT, "%s", fa_errmsg());
+	return sec;
+}
+
+void
+fa_grant_req(struct fa_http *r, const struct fa_conf *c,
+    const struct fa_endpoint *e, const char *form, const char *secret)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = "POST";
+	r->url = e->token_url;
+	r->form = form;
+	r->user = e->client_id;
+	r->pass = secret;
+	r->max = MAXTOKENRESP;
+	r->timeout = c->http_timeout;
+}
+
+int
+fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
+    struct fa_http *r, const char *secret, struct fa_tokens *tok,
+    long *retry_after)
+{
+	char err[64];
 	int rv;
 
 	if (retry_after != NULL)
 		*retry_after = -1;
-	if (e->client_id[0] == '\0' || e->client_secret_file[0] == '\0')
-		return fa_seterr(FA_GRANT_CLIENT, "endpoint %s needs %s.client_id "
-		    "and %s.client_secret_file in %s", e->name, e->name,
-		    e->name, c->path);
-	if ((sec = fa_readsecret(e->client_secret_file)) == NULL)
-		return FA_GRANT_CLIENT;
-	memset(&r, 0, sizeof(r));
-	r.method = "POST";
-	r.url = e->token_url;
-	r.form = form;
-	r.user = e->client_id;
-	r.pass = sec;
-	r.max = MAXTOKENRESP;
-	r.timeout = c->http_timeout;
 	err[0] = '\0';
-	if (fa_http_run(&r, 1, 1) == -1) {
-		rv = fa_errstatus() == 78 ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
+	if (r->err != 0) {
+		rv = r->err == 78 ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
 		if (rv == FA_GRANT_TEMP)
-			fa_seterr(rv, "%s; try again later", fa_errmsg());
-	} else if (r.status == 200) {
-		rv = parse_tokens(&r, tok) == 0 ? FA_GRANT_OK : FA_GRANT_TEMP;
-	} else if (oautherror(&r, err, sizeof(err)) &&
+			fa_seterr(rv, "%s; try again later", r->errmsg);
+	} else if (r->status == 200) {
+		rv = parse_tokens(r, tok) == 0 ? FA_GRANT_OK : FA_GRANT_TEMP;
+	} else if (oautherror(r, err, sizeof(err)) &&
 	    strcmp(err, "invalid_client") == 0) {
 		rv = FA_GRANT_CLIENT;
 	} else if (strcmp(err, "invalid_grant") == 0) {
 		rv = FA_GRANT_REFUSED;
 		fa_seterr(rv, "%s refused the grant (invalid_grant)",
 		    e->token_url);
-	} else if (r.status == 401) {
+	} else if (r->status == 401) {
 		/* FreeAgent's only answer, HTML "HTTP Basic: Access denied.",
 		 * for a bad client and for a bad grant alike. */
-		rv = probe(c, e, sec);
+		rv = probe(c, e, secret);
 		if (rv == FA_GRANT_REFUSED)
 			fa_seterr(rv, "%s refused the grant (%s)",
-			    e->token_url, what(&r));
+			    e->token_url, what(r));
 		else if (rv == FA_GRANT_TEMP)
 			fa_seterr(rv, "%s refused the grant (%s) and could not "
 			    "be asked why; try again later", e->token_url,
-			    what(&r));
+			    what(r));
 	} else {
 		rv = FA_GRANT_TEMP;
-		temp(&r, retry_after, what(&r));
+		temp(r, retry_after, what(r));
 	}
 	if (rv == FA_GRANT_CLIENT)
 		fa_seterr(rv, "%s refused client %s: check %s.client_id and "
 		    "%s.client_secret_file in %s", e->token_url, e->client_id,
 		    e->name, e->name, c->path);
+	return rv;
+}
+
+int
+fa_grant(const struct fa_conf *c, const struct fa_endpoint *e,
+    const char *form, struct fa_tokens *tok, long *retry_after)
+{
+	struct fa_http r;
+	char *sec;
+	int rv;
+
+	if (retry_after != NULL)
+		*retry_after = -1;
+	if ((sec = fa_client_secret(c, e)) == NULL)
+		return FA_GRANT_CLIENT;
+	fa_grant_req(&r, c, e, form, sec);
+	(void)fa_http_run(&r, 1, 1);
+	rv = fa_grant_res(c, e, &r, sec, tok, retry_after);
 	fa_http_free(&r);
 	fa_secfree(sec);
 	return rv;

@@ -32,6 +32,15 @@ enum {
  * *retry_after is the server's Retry-After on 429, else -1. */
 int	 fa_grant(const struct fa_conf *, const struct fa_endpoint *,
 	    const char *form, struct fa_tokens *tok, long *retry_after);
+/* The same in pieces, for many requests at once (fa_http_run):
+ * the secret (secure memory, fa_secfree it), a request, its result. */
+struct fa_http;
+char	*fa_client_secret(const struct fa_conf *, const struct fa_endpoint *);
+void	 fa_grant_req(struct fa_http *, const struct fa_conf *,
+	    const struct fa_endpoint *, const char *form, const char *secret);
+int	 fa_grant_res(const struct fa_conf *, const struct fa_endpoint *,
+	    struct fa_http *, const char *secret, struct fa_tokens *,
+	    long *retry_after);
 /* GETs base_url/company with the access token; returns the company
  * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
 json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,

@@ -177,6 +177,10 @@ due_key(DB *s, const DBT *k, const DBT *d, DBT *out)
 	(void)k;
 	if (d->size < FA_TOKHDRLEN)
 		return DB_DONOTINDEX;
+	/* Never due (needs_reconnect): out of the index altogether. */
+	if (memcmp((char *)d->data + 24, "\xff\xff\xff\xff\xff\xff\xff\xff",
+	    8) == 0)
+		return DB_DONOTINDEX;
 	memset(out, 0, sizeof(*out));
 	out->data = (char *)d->data + 24;
 	out->size = 8;
@@ -724,4 +728,68 @@ fa_tokens_get(struct fa_vault *v, DB_TXN *t, const char *binding,
 	}
 	fa_secfree(pt);
 	return r;
+}
+
+int
+fa_tokens_setdue(struct fa_vault *v, DB_TXN *t, const char *binding,
+    int64_t due)
+{
+	struct fa_tokhdr h;
+	void *rec;
+	size_t len;
+	DBT k, d;
+	int r;
+
+	if ((r = fa_tokhdr_get(v->tokens, t, binding, &h, &rec, &len)) != 0)
+		return r;
+	h.due_at = due;
+	fa_tokhdr_encode(rec, &h);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)binding;
+	k.size = strlen(binding);
+	d.data = rec;
+	d.size = len;
+	r = v->tokens->put(v->tokens, t, &k, &d, 0);
+	free(rec);
+	return r;
+}
+
+/* Binding ids whose due time is at most `until`, in due order, through
+ * the index: a sweep never reads the rest of the vault. */
+int
+fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
+    char (*ids)[65], int max, int *n)
+{
+	unsigned char lo[8];
+	struct fa_tokhdr h;
+	DBC *c;
+	DBT sk, pk, d;
+	int r;
+
+	*n = 0;
+	memset(lo, 0, sizeof(lo));	/* the smallest encoded time */
+	if ((r = v->due->cursor(v->due, t, &c, DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&d, 0, sizeof(d));
+	sk.data = lo;
+	sk.size = sizeof(lo);
+	d.flags = DB_DBT_PARTIAL;	/* the header is enough */
+	d.dlen = FA_TOKHDRLEN;
+	for (r = c->pget(c, &sk, &pk, &d, DB_SET_RANGE); r == 0 && *n < max;
+	    r = c->pget(c, &sk, &pk, &d, DB_NEXT)) {
+		if (d.size < FA_TOKHDRLEN)
+			continue;
+		fa_tokhdr_decode(d.data, &h);
+		if (h.due_at > until)
+			break;
+		if (pk.size < 65) {
+			memcpy(ids[*n], pk.data, pk.size);
+			ids[(*n)++][pk.size] = '\0';
+		}
+	}
+	c->close(c);
+	return r == DB_NOTFOUND ? 0 : r;
 }

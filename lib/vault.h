@@ -83,5 +83,11 @@ void	 fa_tokhdr_encode(unsigned char *, const struct fa_tokhdr *);
 const char *fa_binding_endpoint(const struct fa_conf *, json_t *b, json_t *t);
 int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);
 int64_t	 fa_now(void);
+/* Rewrites only the due time of a binding's token record; INT64_MAX
+ * takes it out of the due index. */
+int	 fa_tokens_setdue(struct fa_vault *, DB_TXN *, const char *binding,
+	    int64_t due);
+int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
+	    char (*ids)[65], int max, int *n);
 
 #endif
