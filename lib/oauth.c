@@ -219,7 +219,7 @@ fa_grant_req(struct fa_http *r, const struct fa_conf *c,
 int
 fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
     struct fa_http *r, const char *secret, struct fa_tokens *tok,
-    long *retry_after)
+    long *retry_after, int known_good)
 {
 	char err[64];
 	int rv;
@@ -244,6 +244,10 @@ fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
 		/* FreeAgent's only answer, HTML "HTTP Basic: Access denied.",
 		 * for a bad client and for a bad grant alike. */
 		rv = probe(c, e, secret);
+		/* A server that answers 401 to every bad grant: the client
+		 * worked a moment ago, so it is this grant that is refused. */
+		if (rv == FA_GRANT_CLIENT && known_good)
+			rv = FA_GRANT_REFUSED;
 		if (rv == FA_GRANT_REFUSED)
 			fa_seterr(rv, "%s refused the grant (%s)",
 			    e->token_url, what(r));
@@ -276,10 +280,27 @@ fa_grant(const struct fa_conf *c, const struct fa_endpoint *e,
 		return FA_GRANT_CLIENT;
 	fa_grant_req(&r, c, e, form, sec);
 	(void)fa_http_run(&r, 1, 1);
-	rv = fa_grant_res(c, e, &r, sec, tok, retry_after);
+	rv = fa_grant_res(c, e, &r, sec, tok, retry_after, 0);
 	fa_http_free(&r);
 	fa_secfree(sec);
 	return rv;
+}
+
+void
+fa_client_hash(const struct fa_endpoint *e, const char *secret,
+    char out[33])
+{
+	crypto_generichash_state st;
+	unsigned char h[16];
+
+	crypto_generichash_init(&st, (const unsigned char *)"fa-client", 9,
+	    sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)e->client_id,
+	    strlen(e->client_id) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)secret,
+	    strlen(secret));
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(out, 33, h, sizeof(h));
 }
 
 json_t *

@@ -40,7 +40,11 @@ void	 fa_grant_req(struct fa_http *, const struct fa_conf *,
 	    const struct fa_endpoint *, const char *form, const char *secret);
 int	 fa_grant_res(const struct fa_conf *, const struct fa_endpoint *,
 	    struct fa_http *, const char *secret, struct fa_tokens *,
-	    long *retry_after);
+	    long *retry_after, int known_good);
+/* Names a client id and secret pair without revealing the secret (a
+ * keyed hash), so the vault can remember that it worked. */
+void	 fa_client_hash(const struct fa_endpoint *, const char *secret,
+	    char out[33]);
 /* GETs base_url/company with the access token; returns the company
  * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
 json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,

@@ -1,0 +1,128 @@
+#!/bin/sh
+# fa-refresh: fresh tokens from the vault without the network, refresh
+# inside the margin, rotation, single flight, and every failure class.
+. "$(dirname "$0")/lib.sh"
+
+mkvault >/dev/null 2>&1
+standin
+fa-vault tenant add acme && fa-vault add -t acme b1 magento=shop.example.com
+connect b1 1001
+ok $? "b1 connected"
+tok() { fa-vault token b1 | jq -r ".$1"; }
+
+a0=$(tok access_token) r0=$(tok refresh_token)
+n0=$(count grant:refresh_token)
+fa-refresh -p b1 >"$T/p"
+[ "$(cat "$T/p")" = "$a0" ]; ok $? "-p prints the stored access token"
+[ "$(count grant:refresh_token)" = "$n0" ]; ok $? "a fresh token costs no request"
+fa-refresh -H b1 >"$T/h"
+[ "$(cat "$T/h")" = "Authorization: Bearer $a0" ]; ok $? "-H prints the header line"
+fa-refresh -H b1 | curl -sS -H @- -H 'User-Agent: t' "$SI/v2/company" >"$T/co"
+[ "$(jq -r .company.subdomain "$T/co")" = acme ]; ok $? "fa-refresh -H b1 | curl -H @- works"
+
+expect 0 "-f forces a refresh" fa-refresh -f b1
+[ "$(count grant:refresh_token)" = $((n0 + 1)) ]; ok $? "one refresh request"
+a1=$(tok access_token) r1=$(tok refresh_token)
+[ "$a1" != "$a0" ] && [ "$r1" != "$r0" ]; ok $? "new access and refresh tokens stored"
+ctl POST config '{"old_refresh_valid":false}' >/dev/null
+expect 0 "the next refresh uses the newest refresh token" fa-refresh -f b1
+fa-vault log b1 | grep -c '"event":"refresh","outcome":"ok"' >"$T/c"
+[ "$(cat "$T/c")" -eq 2 ]; ok $? "each refresh is audited"
+
+# The margin: a token expiring within refresh_margin is refreshed first.
+ctl POST config '{"access_ttl":200}' >/dev/null
+fa-refresh -f b1
+c0=$(count grant:refresh_token)
+fa-refresh -p b1 >/dev/null
+[ "$(count grant:refresh_token)" = $((c0 + 1)) ]; ok $? "200 s left, margin 300: refreshed"
+echo "refresh_margin = 100" >>"$FA_CONFIG"
+c0=$(count grant:refresh_token)
+fa-refresh -p b1 >/dev/null
+[ "$(count grant:refresh_token)" = "$c0" ]; ok $? "200 s left, margin 100: not refreshed"
+sed -i '/^refresh_margin/d' "$FA_CONFIG"
+ctl POST config '{"access_ttl":3600}' >/dev/null
+fa-refresh -f b1
+
+# Single flight: 32 processes on one due binding, one refresh upstream.
+ctl POST config '{"access_ttl":200,"latency":{"/v2/token_endpoint":400}}' >/dev/null
+fa-refresh -f b1	# now due: 200 s < margin
+ctl POST reset >/dev/null
+ctl POST config '{"latency":{"/v2/token_endpoint":400}}' >/dev/null
+i=1 pids=
+while [ $i -le 32 ]; do
+	fa-refresh -p b1 >"$T/sf.$i" 2>>"$T/sf.err" &
+	pids="$pids $!"
+	i=$((i + 1))
+done
+wait $pids
+[ "$(count grant:refresh_token)" = 1 ]; ok $? "32 callers, one refresh upstream"
+sort -u "$T"/sf.[0-9]* >"$T/sf.all"
+[ "$(wc -l <"$T/sf.all")" -eq 1 ] && [ "$(cat "$T/sf.all")" = "$(tok access_token)" ]
+ok $? "all 32 printed the same, new, token"
+[ ! -s "$T/sf.err" ]; ok $? "none failed"
+ctl POST reset >/dev/null
+
+# Temporary trouble: 75, status and tokens untouched.
+echo "http_timeout = 2" >>"$FA_CONFIG"
+for kind in 500 502 503 429 timeout truncated malformed html huge reset; do
+	before=$(fa-vault token b1)
+	ctl POST fault "{\"path\":\"/v2/token_endpoint\",\"kind\":\"$kind\",\"count\":1,\"seconds\":5}" >/dev/null
+	expect 75 "$kind from the token endpoint: 75" fa-refresh -f b1
+	[ "$(fa-vault show b1 | jq -r .status)" = connected ] &&
+	    [ "$(fa-vault token b1)" = "$before" ]
+	ok $? "$kind: still connected, tokens unchanged"
+done
+ctl DELETE fault >/dev/null
+fa-vault show b1 | jq -e '.last_failure.status == 75 and .retry_at > now' >/dev/null
+ok $? "the failure and a retry time are recorded"
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"429","count":1,"retry_after":120}' >/dev/null
+fa-refresh -f b1 2>/dev/null
+fa-vault show b1 | jq -e '.retry_at >= now + 100' >/dev/null
+ok $? "429's Retry-After sets the retry time"
+expect 0 "then it works again" fa-refresh -f b1
+
+# A wrong client secret: the endpoint's problem, 78, binding untouched.
+cp "$T/local.secret" "$T/good.secret"
+echo wrong >"$T/local.secret"
+expect 78 "wrong client secret: 78" fa-refresh -f b1
+like "$T/err" "client_secret_file" "message points at the configuration"
+[ "$(fa-vault show b1 | jq -r .status)" = connected ]; ok $? "still connected"
+cp "$T/good.secret" "$T/local.secret"
+
+# FreeAgent answers 401 HTML for a revoked grant too; the client worked
+# a moment ago, so the binding is the one refused.
+ctl POST config '{"invalid_grant_style":"html401"}' >/dev/null
+fa-refresh -f b1
+ctl POST revoke '{"company":"1001"}' >/dev/null
+expect 77 "401 with a known-good client: 77" fa-refresh -f b1
+[ "$(fa-vault show b1 | jq -r .status)" = needs_reconnect ]
+ok $? "needs_reconnect"
+expect 77 "then every call says reconnect" fa-refresh -p b1
+like "$T/err" "reconnect" "message says reconnect"
+fa-vault log b1 | grep -q '"outcome":"needs_reconnect"'; ok $? "audited"
+
+# invalid_grant (JSON) after a reconnect, and the status hook.
+ctl POST config '{"invalid_grant_style":"json"}' >/dev/null
+cat >"$T/hook" <<'H'
+#!/bin/sh
+echo "$@" >>"$(dirname "$0")/hook.out"
+env >>"$(dirname "$0")/hook.env"
+H
+chmod +x "$T/hook"
+echo "status_hook = $T/hook" >>"$FA_CONFIG"
+connect b1 1001
+ok $? "reconnected"
+ctl POST revoke '{"company":"1001"}' >/dev/null
+expect 77 "invalid_grant: 77" fa-refresh -f b1
+[ "$(cat "$T/hook.out")" = "b1 needs_reconnect" ]; ok $? "status hook ran with id and status"
+ctl GET tokens >"$T/t.json"
+jq -r '.refresh_tokens[].token, .access_tokens[].token' "$T/t.json" >"$T/secrets"
+fa-vault log | jq -r .detail >>"$T/logtext"
+echo "$SEC" >>"$T/secrets"
+grep -F -f "$T/secrets" "$T/hook.env" "$T/err" "$T/logtext"
+ok $(( $? == 0 )) "no secret in the hook's environment, stderr or audit log"
+
+expect 66 "unknown binding" fa-refresh -p nope
+expect 64 "-p and -H together" fa-refresh -p -H b1
+expect 64 "--due takes no binding" fa-refresh --due b1
+done_testing

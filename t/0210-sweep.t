@@ -1,0 +1,52 @@
+#!/bin/sh
+# fa-refresh --due: refreshes every due binding, in parallel, found
+# through the index; broken ones are reported and do not stop the rest.
+. "$(dirname "$0")/lib.sh"
+
+mkvault >/dev/null 2>&1
+standin
+fa-vault tenant add acme
+ctl POST config '{"access_ttl":200,"rate_limits":false}' >/dev/null
+i=1
+while [ $i -le 20 ]; do
+	co=1001; [ $i -le 3 ] && co=1003
+	fa-vault add -t acme b$i magento=s$i.example && connect b$i $co || break
+	i=$((i + 1))
+done
+ok $(( i <= 20 )) "20 bindings connected with 200-second tokens"
+fa-vault add -t acme p1 magento=p.example
+ok $? "and one still pending"
+
+ctl POST reset >/dev/null
+ctl POST config '{"latency_ms":200,"rate_limits":false}' >/dev/null
+ctl POST revoke '{"company":"1003"}' >/dev/null
+fa-vault ls | jq -r '.id + " " + (.tokver|tostring)' | sort >"$T/before"
+fa-refresh --due >"$T/out" 2>"$T/err"
+st=$?
+[ $st -ne 0 ]; ok $? "the sweep exits non-zero when a binding failed"
+[ ! -s "$T/out" ]; ok $? "nothing on stdout"
+[ "$(wc -l <"$T/err")" -eq 3 ] && [ "$(grep -c 'b[123]:' "$T/err")" -eq 3 ]
+ok $? "one line on stderr per broken binding"
+diag "$T/err"
+fa-vault ls | jq -r 'select(.status == "connected") | .id' | sort >"$T/conn"
+[ "$(wc -l <"$T/conn")" -eq 17 ]; ok $? "the 17 others are still connected"
+fa-vault ls | jq -r 'select(.status == "needs_reconnect") | .id' | sort | tr '\n' ' ' >"$T/nr"
+[ "$(cat "$T/nr")" = "b1 b2 b3 " ]; ok $? "the revoked three need reconnecting"
+fa-vault ls | jq -r '.id + " " + (.tokver|tostring)' | sort >"$T/after"
+changed=$(join "$T/before" "$T/after" | awk '$2 != $3' | wc -l)
+[ "$changed" -eq 17 ]; ok $? "all 17 were refreshed"
+[ "$(count grant:refresh_token)" -eq 20 ]; ok $? "20 requests, none twice"
+[ "$(ctl GET stats | jq .max_inflight)" -gt 1 ]; ok $? "in parallel"
+
+ctl POST reset >/dev/null
+ctl POST config '{"access_ttl":3600,"rate_limits":false}' >/dev/null
+fa-vault ls | jq -r 'select(.status == "connected") | .id' | while read -r b; do
+	fa-refresh -f "$b" || echo "$b" >>"$T/ff"
+done
+[ ! -e "$T/ff" ]; ok $? "fresh hour-long tokens for all"
+ctl POST reset >/dev/null
+expect 0 "a sweep with nothing due" fa-refresh --due
+[ ! -s "$T/out" ] && [ ! -s "$T/err" ]; ok $? "says nothing"
+[ "$(count grant:refresh_token)" -eq 0 ]; ok $? "and asks FreeAgent nothing"
+fa-vault verify >/dev/null; ok $? "verify"
+done_testing
