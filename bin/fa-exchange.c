@@ -2,6 +2,7 @@
  * code for tokens, looks up the company, and prints the token bundle for
  * fa-vault store. */
 #include <err.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ struct arg {
 	char		 binding[65];
 	char		 btenant[65];
 	char		 endpoint[FA_NAMELEN];
-	int		 expired;
+	const char	*bad;		/* consumed, but refused: why */
 	const char	*event;		/* for the audit record */
 	const char	*outcome;
 	char		 detail[512];
@@ -69,8 +70,8 @@ consume(struct fa_vault *v, DB_TXN *t, void *a)
 	if (b == NULL || tn == NULL || ep == NULL || strlen(b) > 64 ||
 	    strlen(tn) > 64 || strlen(ep) >= FA_NAMELEN) {
 		json_decref(j);
-		(void)v->states->del(v->states, t, &k, 0);
-		return fa_seterr(65, "malformed state record");
+		x->bad = "malformed state record: start the connect again";
+		return v->states->del(v->states, t, &k, 0);
 	}
 	/* Another tenant's state is as good as none, and stays unused. */
 	if (x->tenant != NULL && strcmp(x->tenant, tn) != 0) {
@@ -82,9 +83,22 @@ consume(struct fa_vault *v, DB_TXN *t, void *a)
 	strcpy(x->btenant, tn);
 	strcpy(x->endpoint, ep);
 	/* Expired: consumed all the same, and refused by the caller. */
-	x->expired = json_integer_value(json_object_get(j, "expires")) <
-	    fa_now();
+	if (json_integer_value(json_object_get(j, "expires")) < fa_now())
+		x->bad = "the connect took longer than 10 minutes: start it "
+		    "again";
 	json_decref(j);
+	/* The binding must still be the one the state was made for: same
+	 * id, same tenant (it may have been removed and added again). */
+	if ((r = fa_getjson(v->bindings, t, x->binding, &j, 0)) == 0) {
+		tn = json_string_value(json_object_get(j, "tenant"));
+		if (tn == NULL || strcmp(tn, x->btenant) != 0)
+			x->bad = "the binding changed hands since the connect "
+			    "started: start it again";
+		json_decref(j);
+	} else if (r == DB_NOTFOUND)
+		x->bad = "the binding no longer exists";
+	else
+		return r;
 	return v->states->del(v->states, t, &k, 0);
 }
 
@@ -182,18 +196,22 @@ main(int argc, char *argv[])
 		fa_vault_close(&vault);
 		fa_die();
 	}
-	if (x.expired)
-		fail(&x, 65, "expired", "the connect took longer than 10 "
-		    "minutes: start it again");
+	if (x.bad != NULL)
+		fail(&x, 65, "refused", "%s", x.bad);
 	if (error != NULL) {
 		if (strcmp(error, "access_denied") == 0)
 			fail(&x, 77, "declined", "the connection was declined "
 			    "on FreeAgent's consent page; nothing changed. "
 			    "Click Connect FreeAgent to try again");
-		fail(&x, 77, "refused", "FreeAgent answered error=%.64s; "
-		    "nothing changed. Click Connect FreeAgent to try again",
-		    error);
+		/* Quote it only if it is a plain OAuth error code. */
+		fail(&x, 77, "refused", "FreeAgent answered error=%s; nothing "
+		    "changed. Click Connect FreeAgent to try again",
+		    strlen(error) < 64 && strspn(error, "abcdefghijklmnopqrstu"
+		    "vwxyz_") == strlen(error) ? error : "(unprintable)");
 	}
+	if (conf.redirect_uri[0] == '\0')
+		fail(&x, 78, "config", "redirect_uri is not set in %s",
+		    conf.path);
 	if (code == NULL || *code == '\0' || strlen(code) >= 1024)
 		fail(&x, 65, "bad input", "the callback carries no valid code");
 	if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL)
@@ -207,8 +225,12 @@ main(int argc, char *argv[])
 		fail(&x, 65, "bad input", "the code is too long");
 	if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
 		errx(1, "out of secure memory");
-	rv = fa_grant(&conf, e, form, tok, NULL);
+	rv = fa_grant(&conf, &vault, e, form, tok, NULL);
 	sodium_memzero(form, sizeof(form));
+	if (rv != FA_GRANT_OK)
+		fa_secfree(tok);
+	if (rv == 1)
+		fail(&x, 1, "failed", "%s", fa_errmsg());
 	if (rv == FA_GRANT_REFUSED)
 		fail(&x, 65, "refused", "FreeAgent refused the authorisation "
 		    "code (used twice, or older than 15 minutes): start the "
@@ -223,9 +245,11 @@ main(int argc, char *argv[])
 	for (tries = 0; (co = fa_get_company(&conf, e, tok->access)) == NULL &&
 	    fa_errstatus() == 75 && tries < 2; tries++)
 		sleep(1 + tries);
-	if (co == NULL)
+	if (co == NULL) {
+		fa_secfree(tok);
 		fail(&x, fa_errstatus() == 77 ? 77 : 75, "failed", "%s. The "
 		    "connect has to start again", fa_errmsg());
+	}
 	bundle = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "binding",
 	    x.binding, "endpoint", x.endpoint, "access_token", tok->access,
 	    "refresh_token", tok->refresh, "expires_at",
@@ -234,10 +258,12 @@ main(int argc, char *argv[])
 	fa_secfree(tok);
 	out = json_dumps(bundle, JSON_COMPACT);
 	json_decref(bundle);
-	record(&x, "exchange", "ok", "tokens for the store");
-	fa_vault_close(&vault);
-	if (out == NULL || puts(out) == EOF || fflush(stdout) == EOF)
-		err(1, "stdout");
+	if (out == NULL || puts(out) == EOF || fflush(stdout) == EOF) {
+		fa_jsonfree(out);
+		fail(&x, 1, "failed", "writing the bundle: %s", strerror(errno));
+	}
 	fa_jsonfree(out);
+	record(&x, "exchange", "ok", "tokens handed to the store");
+	fa_vault_close(&vault);
 	return 0;
 }

@@ -26,7 +26,6 @@
 
 #define MAXDUE		100000
 #define TEMP_RETRY	300	/* s before the sweep retries a failure */
-#define KNOWN_GOOD	86400	/* a client that worked this recently is good */
 
 extern char **environ;
 
@@ -233,54 +232,6 @@ out:
 	return r;
 }
 
-static int
-clientcheck(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct job *j = a;
-	char key[64];
-	json_t *m;
-	int r;
-
-	snprintf(key, sizeof(key), "client:%s", j->endpoint);
-	if ((r = fa_getjson(v->meta, t, key, &m, 0)) != 0)
-		return r == DB_NOTFOUND ? 0 : r;
-	j->known_good = json_string_value(json_object_get(m, "id")) != NULL &&
-	    strcmp(json_string_value(json_object_get(m, "id")), j->client) ==
-	    0 && json_integer_value(json_object_get(m, "ok")) > fa_now() -
-	    KNOWN_GOOD;
-	json_decref(m);
-	return 0;
-}
-
-/* Remembers that this client id and secret worked, at most once a
- * minute per endpoint (the record is shared by every refresh). */
-static int
-clientok(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct job *j = a;
-	char key[64];
-	json_t *m;
-	int r;
-
-	snprintf(key, sizeof(key), "client:%s", j->endpoint);
-	if ((r = fa_getjson(v->meta, t, key, &m, DB_RMW)) != 0 &&
-	    r != DB_NOTFOUND)
-		return r;
-	if (m != NULL && json_integer_value(json_object_get(m, "ok")) >
-	    fa_now() - 60 && json_string_value(json_object_get(m, "id")) &&
-	    strcmp(json_string_value(json_object_get(m, "id")), j->client) ==
-	    0) {
-		json_decref(m);
-		return 0;
-	}
-	json_decref(m);
-	m = json_pack("{s:s,s:I}", "id", j->client, "ok",
-	    (json_int_t)fa_now());
-	r = fa_putjson(v->meta, t, key, m);
-	json_decref(m);
-	return r;
-}
-
 /* A leased job that fails before its request: keeps its lease, which
  * finish() releases while recording the failure. */
 static void
@@ -328,8 +279,8 @@ refresh(struct job **jobs, int n)
 			continue;
 		}
 		fa_client_hash(e, j->secret, j->client);
-		if (fa_vault_txn(&vault, clientcheck, j) == -1)
-			j->known_good = 0;
+		j->known_good = fa_client_known(&vault, j->endpoint,
+		    j->client);
 		fa_grant_req(&reqs[k], &conf, e, j->form, j->secret);
 		map[k++] = i;
 	}
@@ -342,7 +293,7 @@ refresh(struct job **jobs, int n)
 		j->rv = fa_grant_res(&conf, e, &reqs[i], j->secret, j->tok,
 		    &j->retry_after, j->known_good);
 		if (j->rv == FA_GRANT_OK)
-			(void)fa_vault_txn(&vault, clientok, j);
+			fa_client_worked(&vault, j->endpoint, j->client);
 		if (j->rv != FA_GRANT_OK)
 			snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
 			    fa_errmsg());

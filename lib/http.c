@@ -217,8 +217,10 @@ fa_http_run(struct fa_http *r, int n, int parallel)
 	struct fa_http *done;
 	int i, next = 0, running = 0, left, still, rv = 0;
 
+	for (i = 0; i < n; i++)
+		r[i].err = 0;
 	if (load() == -1)
-		return -1;
+		goto early;
 	for (i = 0; i < n; i++) {
 		r[i].err = 0;
 		r[i].errmsg[0] = '\0';
@@ -229,16 +231,19 @@ fa_http_run(struct fa_http *r, int n, int parallel)
 		r[i].len = 0;
 		if (r[i].max == 0)
 			r[i].max = 1 << 20;
-		if (!fa_url_allowed(r[i].url))
-			return fa_seterr(78, "refusing %s: not https, and not "
-			    "plain http to a loopback address", r[i].url);
+		if (!fa_url_allowed(r[i].url)) {
+			fa_seterr(78, "refusing %s: not https, and not plain "
+			    "http to a loopback address", r[i].url);
+			goto early;
+		}
 	}
 	h = calloc(n, sizeof(*h));
 	hdrs = calloc(n, sizeof(*hdrs));
 	if (h == NULL || hdrs == NULL || (m = c.multi_init()) == NULL) {
 		free(h);
 		free(hdrs);
-		return fa_seterr(1, "out of memory");
+		fa_seterr(1, "out of memory");
+		goto early;
 	}
 	if (parallel < 1)
 		parallel = 1;
@@ -287,6 +292,13 @@ fa_http_run(struct fa_http *r, int n, int parallel)
 	free(h);
 	free(hdrs);
 	return rv;
+early:
+	/* Nothing was sent: every request carries the one failure. */
+	for (i = 0; i < n; i++) {
+		r[i].err = fa_errstatus();
+		snprintf(r[i].errmsg, sizeof(r[i].errmsg), "%s", fa_errmsg());
+	}
+	return -1;
 }
 
 void

@@ -227,7 +227,10 @@ fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
 	if (retry_after != NULL)
 		*retry_after = -1;
 	err[0] = '\0';
-	if (r->err != 0) {
+	if (r->err == 1) {	/* libcurl missing, out of memory */
+		fa_seterr(1, "%s", r->errmsg);
+		return 1;
+	} else if (r->err != 0) {
 		rv = r->err == 78 ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
 		if (rv == FA_GRANT_TEMP)
 			fa_seterr(rv, "%s; try again later", r->errmsg);
@@ -267,20 +270,25 @@ fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
 }
 
 int
-fa_grant(const struct fa_conf *c, const struct fa_endpoint *e,
-    const char *form, struct fa_tokens *tok, long *retry_after)
+fa_grant(const struct fa_conf *c, struct fa_vault *v,
+    const struct fa_endpoint *e, const char *form, struct fa_tokens *tok,
+    long *retry_after)
 {
 	struct fa_http r;
-	char *sec;
+	char *sec, client[33];
 	int rv;
 
 	if (retry_after != NULL)
 		*retry_after = -1;
 	if ((sec = fa_client_secret(c, e)) == NULL)
 		return FA_GRANT_CLIENT;
+	fa_client_hash(e, sec, client);
 	fa_grant_req(&r, c, e, form, sec);
 	(void)fa_http_run(&r, 1, 1);
-	rv = fa_grant_res(c, e, &r, sec, tok, retry_after, 0);
+	rv = fa_grant_res(c, e, &r, sec, tok, retry_after,
+	    fa_client_known(v, e->name, client));
+	if (rv == FA_GRANT_OK)
+		fa_client_worked(v, e->name, client);
 	fa_http_free(&r);
 	fa_secfree(sec);
 	return rv;

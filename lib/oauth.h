@@ -18,7 +18,8 @@ int	 fa_authorize_url(const struct fa_endpoint *, const char *redirect_uri,
 /* 1 if s can be a token: printable ASCII, no space, 1..FA_TOKLEN-1. */
 int	 fa_tokenok(const char *s);
 
-/* Results of a token request, as exit statuses. */
+/* Results of a token request, as exit statuses (1: something else,
+ * such as libcurl missing). */
 enum {
 	FA_GRANT_OK = 0,
 	FA_GRANT_TEMP = 75,	/* network, 5xx, 429, bad body: retry */
@@ -30,8 +31,9 @@ enum {
  * client auth and fills tok (refresh kept from tok when the response has
  * none). Returns one of the FA_GRANT_ values, message in fa_errmsg();
  * *retry_after is the server's Retry-After on 429, else -1. */
-int	 fa_grant(const struct fa_conf *, const struct fa_endpoint *,
-	    const char *form, struct fa_tokens *tok, long *retry_after);
+int	 fa_grant(const struct fa_conf *, struct fa_vault *,
+	    const struct fa_endpoint *, const char *form,
+	    struct fa_tokens *tok, long *retry_after);
 /* The same in pieces, for many requests at once (fa_http_run):
  * the secret (secure memory, fa_secfree it), a request, its result. */
 struct fa_http;

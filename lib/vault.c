@@ -793,3 +793,81 @@ fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
 	c->close(c);
 	return r == DB_NOTFOUND ? 0 : r;
 }
+
+#define KNOWN_GOOD	86400
+
+struct clientarg {
+	const char	*endpoint;
+	const char	*client;
+	int		 known;
+};
+
+static int
+clientrec(struct fa_vault *v, DB_TXN *t, struct clientarg *ca, json_t **m,
+    uint32_t flags)
+{
+	char key[64];
+	const char *id;
+	int r;
+
+	snprintf(key, sizeof(key), "client:%s", ca->endpoint);
+	if ((r = fa_getjson(v->meta, t, key, m, flags)) != 0)
+		return r;
+	id = json_string_value(json_object_get(*m, "id"));
+	ca->known = id != NULL && strcmp(id, ca->client) == 0 &&
+	    json_integer_value(json_object_get(*m, "ok")) > fa_now() -
+	    KNOWN_GOOD;
+	return 0;
+}
+
+static int
+clientknown(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	json_t *m = NULL;
+	int r = clientrec(v, t, a, &m, 0);
+
+	json_decref(m);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+static int
+clientworked(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct clientarg *ca = a;
+	char key[64];
+	json_t *m = NULL;
+	int r;
+
+	r = clientrec(v, t, ca, &m, DB_RMW);
+	/* Written at most once a minute: every refresh passes here. */
+	if (r == 0 && ca->known && json_integer_value(json_object_get(m,
+	    "ok")) > fa_now() - 60) {
+		json_decref(m);
+		return 0;
+	}
+	json_decref(m);
+	if (r != 0 && r != DB_NOTFOUND)
+		return r;
+	snprintf(key, sizeof(key), "client:%s", ca->endpoint);
+	m = json_pack("{s:s,s:I}", "id", ca->client, "ok",
+	    (json_int_t)fa_now());
+	r = fa_putjson(v->meta, t, key, m);
+	json_decref(m);
+	return r;
+}
+
+int
+fa_client_known(struct fa_vault *v, const char *endpoint, const char *client)
+{
+	struct clientarg ca = { endpoint, client, 0 };
+
+	return fa_vault_txn(v, clientknown, &ca) == 0 && ca.known;
+}
+
+void
+fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
+{
+	struct clientarg ca = { endpoint, client, 0 };
+
+	(void)fa_vault_txn(v, clientworked, &ca);
+}

@@ -87,6 +87,14 @@ int64_t	 fa_now(void);
  * takes it out of the due index. */
 int	 fa_tokens_setdue(struct fa_vault *, DB_TXN *, const char *binding,
 	    int64_t due);
+/* The vault remembers, per endpoint, the last time a client (named by
+ * fa_client_hash) got tokens: a client that worked in the last day is
+ * known good, so a 401 is about the grant, not the client. Both run
+ * their own transaction and never fail the caller. */
+int	 fa_client_known(struct fa_vault *, const char *endpoint,
+	    const char *client);
+void	 fa_client_worked(struct fa_vault *, const char *endpoint,
+	    const char *client);
 int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
 	    char (*ids)[65], int max, int *n);
 

@@ -83,6 +83,28 @@ st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
 expect 65 "a code used twice is refused" fa-exchange "code=$code&state=$st"
 like "$T/err" "used twice" "message says so"
 
+# Where FreeAgent answers a reused code and an unknown refresh token both
+# with its HTML 401, the client that worked a moment ago decides: the
+# code is refused, not the client.
+ctl POST config '{"invalid_grant_style":"html401"}' >/dev/null
+expect 65 "a code used twice, 401 everywhere: still the code" \
+    fa-exchange "code=$code&state=$(fa-authurl -j b1 | jq -r .state)"
+ctl POST config '{"invalid_grant_style":"json"}' >/dev/null
+
+# A state names a binding: if it was removed and added again under
+# another tenant, the state is no good.
+fa-vault add -t acme gone magento=g.example
+callback gone 1002
+fa-vault rm gone && fa-vault add -t other gone magento=g.example
+expect 65 "a state for a binding that changed hands" fa-exchange "$(cat "$T/qs")"
+like "$T/err" "changed hands" "message says so"
+
+# error= is not echoed raw into a log.
+callback b1 1002
+st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
+expect 77 "an unknown error= from FreeAgent" fa-exchange "error=%1b%5b31mX%0aforged&state=$st"
+unlike "$T/err" "forged" "its value is not echoed"
+
 # Wrong client secret: a configuration problem, not a crash.
 cp "$T/local.secret" "$T/good.secret"
 echo wrong-secret >"$T/local.secret"
