@@ -2,6 +2,7 @@
  * --due: the cron sweep over every due binding. */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -31,6 +32,9 @@ extern char **environ;
 
 static struct fa_conf conf;
 static struct fa_vault vault;
+/* How long a lease holds: the worst case of the requests it covers (a
+ * grant and a probe each, in as many rounds as the batch needs). */
+static long leasesecs;
 
 enum { FRESH, BUSY, LEASED, DONE };
 
@@ -49,7 +53,6 @@ struct job {
 	struct fa_tokens *tok;
 	char		*secret;
 	char		 client[33];	/* fa_client_hash of the client used */
-	int		 known_good;
 	char		 form[FA_TOKLEN * 3 + 64];
 	long		 retry_after;
 };
@@ -115,7 +118,9 @@ take(struct fa_vault *v, DB_TXN *t, void *a)
 			r = jfail(j, 77, "%s: no tokens", j->id);
 		goto out;
 	}
-	if (!j->force && j->tok->expires_at - now > conf.refresh_margin &&
+	/* The sweep (force 2) uses the same test: a binding refreshed by
+	 * someone else since the due list was made is left alone. */
+	if (j->force != 1 && j->tok->expires_at - now > conf.refresh_margin &&
 	    j->tok->refresh_expires_at - now > 86400) {
 		j->state = FRESH;
 		goto out;
@@ -127,15 +132,24 @@ take(struct fa_vault *v, DB_TXN *t, void *a)
 		j->state = BUSY;
 		goto out;
 	}
-	/* The sweep leaves a temporary failure alone until its time. */
+	/* After a temporary failure (or a 429's Retry-After) FreeAgent is
+	 * not asked again before retry_at: the stored token serves while
+	 * it lasts, the sweep skips the binding, others are told to wait. */
 	retry = json_integer_value(json_object_get(b, "retry_at"));
-	if (j->force == 2 && retry > now) {
-		j->state = DONE;
-		j->rv = 0;
+	if (j->force != 1 && retry > now) {
+		if (j->force == 0 && j->tok->expires_at > now + 30)
+			j->state = FRESH;
+		else if (j->force == 2) {
+			j->state = DONE;
+			j->rv = 0;
+		} else
+			r = jfail(j, 75, "%s: FreeAgent is not asked again before "
+			    "%lld s from now; try again then", j->id,
+			    (long long)(retry - now));
 		goto out;
 	}
 	json_object_set_new(b, "lease", json_pack("{s:i,s:I}", "pid",
-	    (int)getpid(), "until", (json_int_t)(now + conf.http_timeout + 10)));
+	    (int)getpid(), "until", (json_int_t)(now + leasesecs)));
 	if ((r = fa_putjson(v->bindings, t, j->id, b)) == 0)
 		j->state = LEASED;
 out:
@@ -146,9 +160,11 @@ out:
 static void
 hook(struct job *j)
 {
+	posix_spawn_file_actions_t fa;
+	struct timespec ts = { 0, 50000000L };
 	char *argv[4];
 	pid_t pid;
-	int st;
+	int st, e, waited;
 
 	if (conf.status_hook[0] == '\0' || j->newstatus[0] == '\0')
 		return;
@@ -156,13 +172,26 @@ hook(struct job *j)
 	argv[1] = j->id;
 	argv[2] = j->newstatus;
 	argv[3] = NULL;
-	if (posix_spawn(&pid, conf.status_hook, NULL, NULL, argv,
-	    environ) != 0) {
-		warn("status_hook %s", conf.status_hook);
+	/* Its output must not mix with ours (a token on a pipe). */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	e = posix_spawn(&pid, conf.status_hook, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0) {
+		warnx("status_hook %s: %s", conf.status_hook, strerror(e));
 		return;
 	}
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
+	/* Bounded: a hook that hangs must not stall the sweep. */
+	for (waited = 0; waitpid(pid, &st, WNOHANG) == 0; waited++) {
+		if (waited == 600) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			warnx("status_hook %s: killed after 30 s",
+			    conf.status_hook);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		warnx("status_hook %s %s %s failed", conf.status_hook, j->id,
 		    j->newstatus);
@@ -216,8 +245,8 @@ finish(struct fa_vault *v, DB_TXN *t, void *a)
 			r = fa_tokens_setdue(v, t, j->id, INT64_MAX);
 		} else
 			json_object_set_new(b, "retry_at", json_integer(now +
-			    (j->retry_after > 0 && j->retry_after < 3600 ?
-			    j->retry_after : TEMP_RETRY)));
+			    (j->retry_after <= 0 ? TEMP_RETRY :
+			    j->retry_after < 3600 ? j->retry_after : 3600)));
 		if (r == 0)
 			r = fa_audit(v, t, j->id, j->tenant, "refresh",
 			    j->rv == FA_GRANT_REFUSED ? "needs_reconnect" :
@@ -278,9 +307,7 @@ refresh(struct job **jobs, int n)
 			jerr(j, 1, "%s: refresh token too long", j->id);
 			continue;
 		}
-		fa_client_hash(e, j->secret, j->client);
-		j->known_good = fa_client_known(&vault, j->endpoint,
-		    j->client);
+		fa_client_hash(e, j->secret, vault.keys[0].k, j->client);
 		fa_grant_req(&reqs[k], &conf, e, j->form, j->secret);
 		map[k++] = i;
 	}
@@ -291,14 +318,44 @@ refresh(struct job **jobs, int n)
 
 		e = fa_conf_endpoint(&conf, j->endpoint);
 		j->rv = fa_grant_res(&conf, e, &reqs[i], j->secret, j->tok,
-		    &j->retry_after, j->known_good);
+		    &j->retry_after, 0);
 		if (j->rv == FA_GRANT_OK)
 			fa_client_worked(&vault, j->endpoint, j->client);
 		if (j->rv != FA_GRANT_OK)
 			snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
 			    fa_errmsg());
+	}
+	/* A 401 that the probe could not pin on the grant: the client is
+	 * good, and so the grant refused, only if this client got tokens in
+	 * this very batch, or it is the only such answer and the client
+	 * worked in the last day. Many at once with no success is what a
+	 * revoked client secret looks like: 78, nobody marked. */
+	for (i = 0; i < k; i++) {
+		struct job *j = jobs[map[i]];
+		int x, okhere = 0, amb = 0;
+
+		if (j->rv != FA_GRANT_CLIENT || reqs[i].status != 401)
+			continue;
+		for (x = 0; x < k; x++) {
+			struct job *o = jobs[map[x]];
+
+			if (strcmp(o->endpoint, j->endpoint) != 0)
+				continue;
+			okhere |= o->rv == FA_GRANT_OK;
+			amb += o->rv == FA_GRANT_CLIENT &&
+			    reqs[x].status == 401;
+		}
+		if (okhere || (amb == 1 && fa_client_known(&vault,
+		    j->endpoint, j->client))) {
+			j->rv = FA_GRANT_REFUSED;
+			snprintf(j->msg, sizeof(j->msg), "%s: %s refused the "
+			    "grant (HTTP 401) while its client is good", j->id,
+			    reqs[i].url);
+		}
+	}
+	for (i = 0; i < k; i++) {
 		fa_http_free(&reqs[i]);
-		sodium_memzero(j->form, sizeof(j->form));
+		sodium_memzero(jobs[map[i]]->form, sizeof(jobs[map[i]]->form));
 	}
 	for (i = 0; i < n; i++) {
 		struct job *j = jobs[i];
@@ -366,6 +423,12 @@ one(const char *id, int force, int print)
 		waitfor(&j, try);
 	}
 	fa_vault_close(&vault);
+	if (j.state == DONE && j.rv == 75 && !force &&
+	    j.tok->expires_at > fa_now() + 30) {
+		warnx("%s; the current token is good for %lld s more", j.msg,
+		    (long long)(j.tok->expires_at - fa_now()));
+		j.state = FRESH;
+	}
 	if (j.state != FRESH) {
 		fa_secfree(j.tok);
 		errx(j.rv ? j.rv : 1, "%s", j.msg);
@@ -487,5 +550,6 @@ main(int argc, char *argv[])
 	if (fa_conf_load(&conf, confpath) == -1 ||
 	    fa_vault_open(&vault, &conf, 0) == -1)
 		fa_die();
+	leasesecs = 2 * conf.http_timeout * (due ? 4 + 1 : 1) + 10;
 	return due ? sweep() : one(argv[0], force, print);
 }

@@ -282,7 +282,7 @@ fa_grant(const struct fa_conf *c, struct fa_vault *v,
 		*retry_after = -1;
 	if ((sec = fa_client_secret(c, e)) == NULL)
 		return FA_GRANT_CLIENT;
-	fa_client_hash(e, sec, client);
+	fa_client_hash(e, sec, v->keys[0].k, client);
 	fa_grant_req(&r, c, e, form, sec);
 	(void)fa_http_run(&r, 1, 1);
 	rv = fa_grant_res(c, e, &r, sec, tok, retry_after,
@@ -296,13 +296,17 @@ fa_grant(const struct fa_conf *c, struct fa_vault *v,
 
 void
 fa_client_hash(const struct fa_endpoint *e, const char *secret,
-    char out[33])
+    const unsigned char key[32], char out[33])
 {
 	crypto_generichash_state st;
-	unsigned char h[16];
+	unsigned char h[16], k[32];
 
-	crypto_generichash_init(&st, (const unsigned char *)"fa-client", 9,
-	    sizeof(h));
+	/* Keyed from the vault's key: the record sits in the vault in
+	 * plaintext, and must not let anyone test guesses at the secret. */
+	crypto_generichash(k, sizeof(k), (const unsigned char *)
+	    "fa-client-hash", 14, key, 32);
+	crypto_generichash_init(&st, k, sizeof(k), sizeof(h));
+	sodium_memzero(k, sizeof(k));
 	crypto_generichash_update(&st, (const unsigned char *)e->client_id,
 	    strlen(e->client_id) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)secret,

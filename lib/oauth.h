@@ -46,7 +46,7 @@ int	 fa_grant_res(const struct fa_conf *, const struct fa_endpoint *,
 /* Names a client id and secret pair without revealing the secret (a
  * keyed hash), so the vault can remember that it worked. */
 void	 fa_client_hash(const struct fa_endpoint *, const char *secret,
-	    char out[33]);
+	    const unsigned char key[32], char out[33]);
 /* GETs base_url/company with the access token; returns the company
  * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
 json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,

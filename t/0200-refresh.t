@@ -79,6 +79,19 @@ ctl POST fault '{"path":"/v2/token_endpoint","kind":"429","count":1,"retry_after
 fa-refresh -f b1 2>/dev/null
 fa-vault show b1 | jq -e '.retry_at >= now + 100' >/dev/null
 ok $? "429's Retry-After sets the retry time"
+# Not forced, inside the margin but still valid: FreeAgent said wait, so
+# the stored token serves and nobody asks again before retry_at.
+ctl POST config '{"access_ttl":200}' >/dev/null
+fa-refresh -f b1
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"429","count":1,"retry_after":120}' >/dev/null
+fa-refresh -f b1 2>/dev/null
+c0=$(count grant:refresh_token)
+fa-refresh -p b1 >"$T/p" 2>/dev/null
+ok $? "before retry_at a due binding's valid token is served"
+[ "$(cat "$T/p")" = "$(tok access_token)" ] &&
+    [ "$(count grant:refresh_token)" = "$c0" ]
+ok $? "the stored token, and no request"
+ctl POST config '{"access_ttl":3600}' >/dev/null
 expect 0 "then it works again" fa-refresh -f b1
 
 # A wrong client secret: the endpoint's problem, 78, binding untouched.
@@ -107,13 +120,15 @@ cat >"$T/hook" <<'H'
 #!/bin/sh
 echo "$@" >>"$(dirname "$0")/hook.out"
 env >>"$(dirname "$0")/hook.env"
+echo "HOOK-OUTPUT"
 H
 chmod +x "$T/hook"
 echo "status_hook = $T/hook" >>"$FA_CONFIG"
 connect b1 1001
 ok $? "reconnected"
 ctl POST revoke '{"company":"1001"}' >/dev/null
-expect 77 "invalid_grant: 77" fa-refresh -f b1
+expect 77 "invalid_grant: 77" fa-refresh -f -p b1
+unlike "$T/out" "HOOK-OUTPUT" "the hook's output does not mix with ours"
 [ "$(cat "$T/hook.out")" = "b1 needs_reconnect" ]; ok $? "status hook ran with id and status"
 ctl GET tokens >"$T/t.json"
 jq -r '.refresh_tokens[].token, .access_tokens[].token' "$T/t.json" >"$T/secrets"

@@ -49,4 +49,19 @@ expect 0 "a sweep with nothing due" fa-refresh --due
 [ ! -s "$T/out" ] && [ ! -s "$T/err" ]; ok $? "says nothing"
 [ "$(count grant:refresh_token)" -eq 0 ]; ok $? "and asks FreeAgent nothing"
 fa-vault verify >/dev/null; ok $? "verify"
+
+# The client secret revoked at FreeAgent, which then answers HTML 401 to
+# everything: the whole endpoint's problem (78), no binding marked, even
+# though the client worked a moment ago.
+ctl POST config '{"invalid_grant_style":"html401","access_ttl":200,"rate_limits":false}' >/dev/null
+fa-vault ls | jq -r 'select(.status == "connected") | .id' | while read -r b; do
+	fa-refresh -f "$b"
+done
+ctl GET fixture | jq -c '.clients[0].client_secret = "rotated-away"' >"$T/fx"
+ctl POST fixture "$(cat "$T/fx")" >/dev/null
+fa-refresh --due >/dev/null 2>"$T/err"
+[ $? -ne 0 ]; ok $? "the sweep fails"
+fa-vault ls | jq -r 'select(.status == "connected") | .id' | wc -l >"$T/nc"
+[ "$(cat "$T/nc")" -eq 17 ]; ok $? "and marks nobody needs_reconnect"
+like "$T/err" "client_secret_file" "it says the client is refused"
 done_testing
