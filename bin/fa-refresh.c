@@ -414,7 +414,7 @@ one(const char *id, int force, int print)
 		 * to end (or its holder to die), then read the vault again.
 		 * Its new token will be fresh: no second refresh. */
 		j.force = 0;
-		if (time(NULL) - start > conf.http_timeout + 20) {
+		if (time(NULL) - start > leasesecs + 10) {
 			j.rv = 75;
 			snprintf(j.msg, sizeof(j.msg), "%s: another process has "
 			    "been refreshing it for too long; try again", id);
