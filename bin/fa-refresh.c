@@ -93,7 +93,10 @@ take(struct fa_vault *v, DB_TXN *t, void *a)
 	struct fa_tokhdr h;
 	json_t *b, *lease;
 	const char *st;
-	int64_t now = fa_now(), retry;
+	char rkey[128];
+	const char *keys[2] = { rkey, "rate:ip" };
+	long limits[2] = { conf.refresh_per_minute, conf.ip_per_minute };
+	int64_t now = fa_now(), retry, wait;
 	int r;
 
 	if ((r = fa_getjson(v->bindings, t, j->id, &b, DB_RMW)) != 0)
@@ -146,6 +149,25 @@ take(struct fa_vault *v, DB_TXN *t, void *a)
 			r = jfail(j, 75, "%s: FreeAgent is not asked again before "
 			    "%lld s from now; try again then", j->id,
 			    (long long)(retry - now));
+		goto out;
+	}
+	/* FreeAgent allows refresh_per_minute refreshes per company and
+	 * ip_per_minute requests from us in all: stay under both, shared
+	 * with every other process through the vault. */
+	snprintf(rkey, sizeof(rkey), "rate:refresh:%s:%.40s", j->endpoint,
+	    json_string_value(json_object_get(json_object_get(b, "company"),
+	    "id")));
+	if ((r = fa_rate_take(v, t, keys, limits, 2, &wait)) != 0)
+		goto out;
+	if (wait > 0) {
+		if (j->force == 0 && j->tok->expires_at > now + 30)
+			j->state = FRESH;
+		else if (j->force == 2) {
+			j->state = DONE;	/* the next sweep's */
+			j->rv = 0;
+		} else
+			r = jfail(j, 75, "%s: at the refresh rate limit; try "
+			    "again in %lld s", j->id, (long long)wait);
 		goto out;
 	}
 	json_object_set_new(b, "lease", json_pack("{s:i,s:I}", "pid",

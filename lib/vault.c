@@ -871,3 +871,62 @@ fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
 
 	(void)fa_vault_txn(v, clientworked, &ca);
 }
+
+/* Sliding one-minute windows shared by every process, kept in meta as
+ * the times of the requests of the last minute. */
+static int
+ratelog(struct fa_vault *v, DB_TXN *t, const char *key, json_t **log,
+    int64_t now)
+{
+	json_t *j, *a, *x;
+	size_t i;
+	int r;
+
+	*log = json_array();
+	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) == DB_NOTFOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	a = json_object_get(j, "t");
+	json_array_foreach(a, i, x)
+		if (json_integer_value(x) > now - 60)
+			json_array_append(*log, x);
+	json_decref(j);
+	return 0;
+}
+
+int
+fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
+    const long *limits, int n, int64_t *wait)
+{
+	json_t *log[4], *j;
+	int64_t now = fa_now(), w;
+	int i, r = 0;
+
+	*wait = 0;
+	if (n > 4)
+		return fa_seterr(1, "too many rate limits");
+	for (i = 0; i < n; i++)
+		log[i] = NULL;
+	for (i = 0; i < n && r == 0; i++) {
+		if ((r = ratelog(v, t, keys[i], &log[i], now)) != 0)
+			break;
+		/* Full: the oldest request leaves the window at +60. */
+		if ((long)json_array_size(log[i]) >= limits[i]) {
+			w = json_integer_value(json_array_get(log[i],
+			    json_array_size(log[i]) - (size_t)limits[i])) + 60 -
+			    now;
+			if (w > *wait)
+				*wait = w > 0 ? w : 1;
+		}
+	}
+	for (i = 0; i < n && r == 0 && *wait == 0; i++) {
+		json_array_append_new(log[i], json_integer(now));
+		j = json_pack("{s:O}", "t", log[i]);
+		r = fa_putjson(v->meta, t, keys[i], j);
+		json_decref(j);
+	}
+	for (i = 0; i < n; i++)
+		json_decref(log[i]);
+	return r;
+}

@@ -95,6 +95,11 @@ int	 fa_client_known(struct fa_vault *, const char *endpoint,
 	    const char *client);
 void	 fa_client_worked(struct fa_vault *, const char *endpoint,
 	    const char *client);
+/* Takes one request from each of n shared per-minute limits (keys in
+ * meta, e.g. "rate:ip"), all or none. *wait > 0: refused, seconds until
+ * there is room. */
+int	 fa_rate_take(struct fa_vault *, DB_TXN *, const char **keys,
+	    const long *limits, int n, int64_t *wait);
 int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
 	    char (*ids)[65], int max, int *n);
 
