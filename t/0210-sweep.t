@@ -5,6 +5,8 @@
 
 mkvault >/dev/null 2>&1
 standin
+# Rate limits are t/0230's: out of the way here.
+echo "refresh_per_minute = 100000" >>"$FA_CONFIG"
 fa-vault tenant add acme
 ctl POST config '{"access_ttl":200,"rate_limits":false}' >/dev/null
 i=1
