@@ -23,7 +23,14 @@ ctl POST reset >/dev/null
 ctl POST config '{"latency_ms":200,"rate_limits":false}' >/dev/null
 ctl POST revoke '{"company":"1003"}' >/dev/null
 fa-vault ls | jq -r '.id + " " + (.tokver|tostring)' | sort >"$T/before"
-fa-refresh --due >"$T/out" 2>"$T/err"
+fa-refresh --due >"$T/out" 2>"$T/err" &
+sweep=$!
+# Meanwhile: every process's argv and environment, for the leak check.
+while kill -0 $sweep 2>/dev/null; do
+	cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null |
+	    tr '\0' '\n' >>"$T/proc"
+done
+wait $sweep
 st=$?
 [ $st -ne 0 ]; ok $? "the sweep exits non-zero when a binding failed"
 [ ! -s "$T/out" ]; ok $? "nothing on stdout"
@@ -39,6 +46,11 @@ changed=$(join "$T/before" "$T/after" | awk '$2 != $3' | wc -l)
 [ "$changed" -eq 17 ]; ok $? "all 17 were refreshed"
 [ "$(count grant:refresh_token)" -eq 20 ]; ok $? "20 requests, none twice"
 [ "$(ctl GET stats | jq .max_inflight)" -gt 1 ]; ok $? "in parallel"
+grep -qx -e '--due' "$T/proc"; ok $? "the scans saw the sweep"
+ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/secrets"
+echo "$SEC" >>"$T/secrets"
+grep -F -f "$T/secrets" "$T/proc" "$T/err" >"$T/leaks"
+[ ! -s "$T/leaks" ]; ok $? "no token or secret in any argv, environment or stderr"
 
 ctl POST reset >/dev/null
 ctl POST config '{"access_ttl":3600,"rate_limits":false}' >/dev/null
