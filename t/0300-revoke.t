@@ -1,0 +1,63 @@
+#!/bin/sh
+# fa-revoke: revoke upstream where the endpoint can (RFC 7009), wipe the
+# tokens here whatever happens upstream, mark disconnected, keep company,
+# settings and history; a reconnect goes through the company lock.
+. "$(dirname "$0")/lib.sh"
+
+mkvault >/dev/null 2>&1
+standin
+echo "local.revoke_url = $SI/oauth/revoke" >>"$FA_CONFIG"
+fa-vault tenant add acme && fa-vault tenant add other
+for b in b1 b2 b3; do fa-vault add -t acme $b magento=$b.example && connect $b 1001; done
+fa-vault add -t acme p1 magento=p.example
+fa-vault set b1 settings.default_bank_account=acct-7
+ok $? "three connected bindings, one pending"
+
+rt=$(fa-vault token b1 | jq -r .refresh_token)
+at=$(fa-vault token b1 | jq -r .access_token)
+expect 66 "another tenant cannot disconnect it" fa-revoke -t other b1
+expect 0 "disconnect with a revocation URL" fa-revoke -t acme b1
+[ "$(count 'POST /oauth/revoke')" -eq 1 ]; ok $? "one revocation request"
+ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/valid"
+grep -qxF -e "$rt" -e "$at" "$T/valid"
+ok $(( $? == 0 )) "FreeAgent no longer honours b1's tokens"
+fa-vault show b1 >"$T/s"
+jq -e '.status == "disconnected" and .company.id == "1001" and
+    .settings.default_bank_account == "acct-7" and (.token == null)' "$T/s" >/dev/null
+ok $? "disconnected; company and settings kept; no tokens"
+expect 77 "no token to hand out" fa-refresh -p b1
+expect 77 "fa-vault token has none either" fa-vault token b1
+fa-vault log b1 | grep -q '"event":"disconnect","outcome":"ok"'; ok $? "audited"
+grep -rlF -e "$rt" -e "$at" "$T/vault"
+ok $(( $? == 0 )) "no token of b1 recoverable from the vault files"
+expect 0 "disconnecting again is harmless" fa-revoke b1
+
+# The provider down: the local wipe happens, the status says what not.
+ctl POST fault '{"path":"/oauth/revoke","kind":"503","count":1}' >/dev/null
+expect 75 "revocation endpoint down: 75" fa-revoke b2
+like "$T/err" "wiped here all the same" "says the local part happened"
+[ "$(fa-vault show b2 | jq -r .status)" = disconnected ]; ok $? "b2 disconnected anyway"
+
+# FreeAgent itself: no revocation URL.
+sed -i '/^local.revoke_url/d' "$FA_CONFIG"
+n0=$(count 'POST /oauth/revoke')
+expect 0 "disconnect without a revocation URL" fa-revoke b3
+like "$T/err" "Settings -> Connected apps" "tells the person where to remove the app"
+[ "$(count 'POST /oauth/revoke')" -eq "$n0" ]; ok $? "asks nothing upstream"
+[ "$(fa-vault show b3 | jq -r .status)" = disconnected ]; ok $? "b3 disconnected"
+
+expect 0 "a pending binding: nothing to do" fa-revoke p1
+[ "$(fa-vault show p1 | jq -r .status)" = pending ]; ok $? "stays pending"
+expect 66 "an unknown binding" fa-revoke nope
+expect 64 "no binding" fa-revoke
+
+# Reconnect: the normal connect, and the company lock still holds.
+connect b1 1001
+ok $? "reconnect to the same company"
+[ "$(fa-vault show b1 | jq -r .status)" = connected ]; ok $? "connected again"
+fa-revoke b1 2>/dev/null
+callback b1 1002
+fa-exchange "$(cat "$T/qs")" >"$T/bundle"
+expect_in 77 "reconnect to another company after a disconnect: refused" \
+    "$T/bundle" fa-vault store
+done_testing
