@@ -5,9 +5,10 @@ include config.mk
 
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/seal.o lib/vault.o
 NETOBJ = lib/url.o lib/http.o lib/oauth.o
-BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke
+BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke \
+	bin/fa-prefetch
 MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
-	man/fa-revoke.1
+	man/fa-revoke.1 man/fa-prefetch.1
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 TESTBIN = t/rawdb
@@ -50,6 +51,10 @@ bin/fa-refresh: bin/fa-refresh.c $(LIBOBJ) $(NETOBJ)
 bin/fa-revoke: bin/fa-revoke.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
 	    bin/fa-revoke.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+
+bin/fa-prefetch: bin/fa-prefetch.c $(LIBOBJ) $(NETOBJ)
+	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
+	    bin/fa-prefetch.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
 bin/fa-vault: bin/fa-vault.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
