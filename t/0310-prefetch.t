@@ -1,0 +1,77 @@
+#!/bin/sh
+# fa-prefetch: every page of every list, the cache equal to FreeAgent's
+# data, lists fetched side by side, a failure keeps the old cache, a 401
+# to a fresh token means needs_reconnect.
+. "$(dirname "$0")/lib.sh"
+
+mkvault >/dev/null 2>&1
+standin
+echo "refresh_per_minute = 100000" >>"$FA_CONFIG"
+echo "api_per_minute = 100000" >>"$FA_CONFIG"
+# 250 standard accounts: three pages at per_page=100.
+ctl GET fixture | jq -c '.companies[0].bank_accounts += [range(1000;1250) |
+    {"id": ., "type":"StandardBankAccount", "name":"Extra \(.)",
+     "currency":"GBP", "is_personal":false, "is_primary":false,
+     "status":"active", "bank_name":"Bank", "opening_balance":"0.0",
+     "current_balance":"0.0"}]' >"$T/fx"
+ctl POST fixture "$(cat "$T/fx")" >/dev/null
+fa-vault tenant add acme && fa-vault add -t acme b1 magento=s.example &&
+    connect b1 1001
+ok $? "b1 connected"
+
+expect 66 "-s before any prefetch: no cache" fa-prefetch -s nope
+expect 1 "-s with nothing cached says how to get it" fa-prefetch -s b1
+like "$T/err" "run fa-prefetch b1" "message says what to run"
+
+ctl POST reset >/dev/null
+ctl POST config '{"latency_ms":100}' >/dev/null
+expect 0 "prefetch" fa-prefetch b1
+cp "$T/out" "$T/cache"
+jq -r '.income_categories[].description' "$T/cache" | sort >"$T/got"
+jq -r '.companies[0].income_categories[].description' "$T/fx" | sort >"$T/want"
+cmp -s "$T/got" "$T/want"; ok $? "income categories: exactly FreeAgent's"
+jq -r '.bank_accounts[].name' "$T/cache" | sort >"$T/got"
+jq -r '.companies[0].bank_accounts[].name' "$T/fx" | sort >"$T/want"
+cmp -s "$T/got" "$T/want"; ok $? "bank accounts of every type and page: exactly FreeAgent's ($(wc -l <"$T/want"))"
+jq -r '.payment_targets[].name' "$T/cache" | sort >"$T/got"
+jq -r '.companies[0].bank_accounts[] | select(.status != "hidden") | .name' "$T/fx" | sort >"$T/want"
+cmp -s "$T/got" "$T/want"; ok $? "payment targets: the accounts that are not hidden"
+jq -e '.company.name == "Acme Widgets Ltd" and (.item_types | index("Hours")) != null
+    and (.item_types | length) == 16' "$T/cache" >/dev/null
+ok $? "company and FreeAgent's item types"
+jq -e '[.income_categories[].nominal_code | type] | all(. == "string")' "$T/cache" >/dev/null
+ok $? "nominal codes stay strings"
+ctl GET stats >"$T/stats"
+pages=$(jq '[.companies[0].bank_accounts[] | .type] | group_by(.) |
+    map((length + 99) / 100 | floor) | add' "$T/fx")
+[ "$(jq -r '.requests["GET /v2/bank_accounts"]' "$T/stats")" -eq "$pages" ]
+ok $? "every page of every account list, each once ($pages)"
+[ "$(jq .max_inflight "$T/stats")" -ge 5 ]
+ok $? "the five lists were fetched side by side"
+expect 0 "-s prints the cache without the network" fa-prefetch -s b1
+cmp -s "$T/out" "$T/cache"; ok $? "the same cache"
+
+# A failure keeps the previous cache.
+for kind in 503 malformed truncated; do
+	ctl POST fault "{\"path\":\"/v2/bank_accounts\",\"kind\":\"$kind\",\"count\":1}" >/dev/null
+	expect 75 "$kind on a list: 75" fa-prefetch b1
+	fa-prefetch -s b1 | cmp -s - "$T/cache"; ok $? "$kind: the old cache stays"
+done
+fa-vault log b1 | grep -q '"event":"prefetch","outcome":"failed"'; ok $? "failures audited"
+
+# 401 from the API to a fresh token: access was revoked in FreeAgent.
+ctl POST fault '{"path":"/v2/company","kind":"html401","count":1}' >/dev/null
+expect 77 "401 to a fresh token: 77" fa-prefetch b1
+[ "$(fa-vault show b1 | jq -r .status)" = needs_reconnect ]; ok $? "needs_reconnect"
+fa-prefetch -s b1 | cmp -s - "$T/cache"; ok $? "the cache stays"
+
+# --stale: every connected binding whose cache is older.
+fa-vault add -t acme b2 magento=t.example && connect b2 1002
+fa-vault add -t acme b3 magento=u.example && connect b3 1003
+ctl POST reset >/dev/null
+expect 0 "--stale 3600" fa-prefetch --stale 3600
+[ ! -s "$T/out" ] && [ ! -s "$T/err" ]; ok $? "quiet"
+[ "$(count 'GET /v2/company')" -eq 2 ]; ok $? "b2 and b3 fetched (b1 needs reconnecting)"
+expect 0 "--stale 3600 again" fa-prefetch --stale 3600
+[ "$(count 'GET /v2/company')" -eq 2 ]; ok $? "nothing is stale: nothing fetched"
+done_testing
