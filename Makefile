@@ -4,7 +4,7 @@
 include config.mk
 
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/seal.o lib/vault.o
-NETOBJ = lib/url.o lib/http.o lib/oauth.o
+NETOBJ = lib/url.o lib/http.o lib/oauth.o lib/hook.o
 BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke \
 	bin/fa-prefetch
 MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
@@ -33,6 +33,8 @@ lib/url.o: lib/url.c lib/url.h lib/diag.h
 	$(CC) $(CFLAGS) -c -o $@ lib/url.c
 lib/http.o: lib/http.c lib/http.h lib/url.h lib/conf.h lib/secmem.h lib/diag.h
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(SODIUM_CFLAGS) -c -o $@ lib/http.c
+lib/hook.o: lib/hook.c lib/hook.h lib/conf.h lib/diag.h
+	$(CC) $(CFLAGS) -c -o $@ lib/hook.c
 lib/oauth.o: lib/oauth.c lib/oauth.h lib/http.h lib/url.h lib/vault.h lib/conf.h lib/secmem.h lib/diag.h
 	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/oauth.c
 

@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "hook.h"
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
@@ -165,6 +166,17 @@ save(struct fa_vault *v, DB_TXN *t, void *a)
 	if (x->mark) {
 		if ((r = fa_getjson(v->bindings, t, x->id, &b, DB_RMW)) != 0)
 			return r;
+		/* Read again: disconnected or reconnected meanwhile, the
+		 * 401 says nothing about the binding as it is now. */
+		if (json_string_value(json_object_get(b, "status")) == NULL ||
+		    strcmp(json_string_value(json_object_get(b, "status")),
+		    "connected") != 0) {
+			json_decref(b);
+			x->mark = 0;
+			x->outcome = "failed";
+			return fa_audit(v, t, x->id, x->tenant, x->event,
+			    x->outcome, "%s", x->detail);
+		}
 		json_object_set_new(b, "status", json_string("needs_reconnect"));
 		json_object_set_new(b, "updated", json_integer(fa_now()));
 		r = fa_putjson(v->bindings, t, x->id, b);
@@ -289,7 +301,10 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				ch->pages++;
 				if (r[i].next[0] == '\0')
 					ch->done = 1;
+				/* The token goes only where FreeAgent is. */
 				else if (ch->pages == MAXPAGES ||
+				    strncmp(r[i].next, e->base_url,
+				    strlen(e->base_url)) != 0 ||
 				    !fa_url_allowed(r[i].next))
 					rv = fa_seterr(75, "%s: too many pages, or "
 					    "a next page elsewhere", ch->url);
@@ -337,14 +352,13 @@ out:
 	return rv == -1 ? fa_errstatus() : rv;
 }
 
-static void
+static int
 record(struct bind *x, const char *outcome, const char *detail)
 {
 	x->event = "prefetch";
 	x->outcome = outcome;
 	snprintf(x->detail, sizeof(x->detail), "%s", detail);
-	if (fa_vault_txn(&vault, save, x) == -1)
-		warnx("%s", fa_errmsg());
+	return fa_vault_txn(&vault, save, x);
 }
 
 /* Prefetches one binding; returns its exit status, message on failure. */
@@ -361,31 +375,43 @@ one(const char *id, json_t **cache)
 	if (fa_vault_txn(&vault, look, &x) == -1)
 		return fa_errstatus();
 	json_decref(x.cache);
-	if (!x.connected)
-		return fa_seterr(77, "%s is not connected", id);
-	if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL)
-		return fa_seterr(78, "%s: endpoint %s is not defined", id,
-		    x.endpoint);
-	if ((tok = fa_secalloc(FA_TOKLEN + 2)) == NULL)
-		return fa_seterr(1, "out of secure memory");
+	if (!x.connected) {
+		fa_seterr(77, "%s is not connected", id);
+		return 77;
+	}
+	if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL) {
+		fa_seterr(78, "%s: endpoint %s is not defined", id, x.endpoint);
+		return 78;
+	}
+	if ((tok = fa_secalloc(FA_TOKLEN + 2)) == NULL) {
+		fa_seterr(1, "out of secure memory");
+		return 1;
+	}
 	if ((rv = token(id, tok, FA_TOKLEN + 2)) == -1)
 		rv = fa_errstatus();
 	else
 		rv = fetch(&x, e, tok);
 	fa_secfree(tok);
 	if (rv == 0) {
-		record(&x, "ok", "reference data cached");
+		if (record(&x, "ok", "reference data cached") == -1) {
+			json_decref(x.newcache);
+			return fa_errstatus();
+		}
 		*cache = x.newcache;
 		return 0;
 	}
 	{
 		char msg[400];
 
-		snprintf(msg, sizeof(msg), "%s", fa_errmsg());
+		snprintf(msg, sizeof(msg), "%s: %s", id, fa_errmsg());
 		/* A fresh token refused by the API: access is gone. The
 		 * previous cache stays in every case. */
 		x.mark = rv == 77 && strstr(msg, "HTTP 401") != NULL;
-		record(&x, x.mark ? "needs_reconnect" : "failed", msg);
+		if (record(&x, x.mark ? "needs_reconnect" : "failed", msg) == -1)
+			warnx("%s", fa_errmsg());
+		else if (x.mark && fa_status_hook(&conf, id,
+		    "needs_reconnect") == -1)
+			warnx("%s", fa_errmsg());
 		fa_seterr(rv, "%s", msg);
 	}
 	return rv;

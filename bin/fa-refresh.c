@@ -5,12 +5,10 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "hook.h"
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
@@ -28,7 +27,6 @@
 #define MAXDUE		100000
 #define TEMP_RETRY	300	/* s before the sweep retries a failure */
 
-extern char **environ;
 
 static struct fa_conf conf;
 static struct fa_vault vault;
@@ -182,41 +180,9 @@ out:
 static void
 hook(struct job *j)
 {
-	posix_spawn_file_actions_t fa;
-	struct timespec ts = { 0, 50000000L };
-	char *argv[4];
-	pid_t pid;
-	int st, e, waited;
-
-	if (conf.status_hook[0] == '\0' || j->newstatus[0] == '\0')
-		return;
-	argv[0] = conf.status_hook;
-	argv[1] = j->id;
-	argv[2] = j->newstatus;
-	argv[3] = NULL;
-	/* Its output must not mix with ours (a token on a pipe). */
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	e = posix_spawn(&pid, conf.status_hook, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e != 0) {
-		warnx("status_hook %s: %s", conf.status_hook, strerror(e));
-		return;
-	}
-	/* Bounded: a hook that hangs must not stall the sweep. */
-	for (waited = 0; waitpid(pid, &st, WNOHANG) == 0; waited++) {
-		if (waited == 600) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			warnx("status_hook %s: killed after 30 s",
-			    conf.status_hook);
-			return;
-		}
-		nanosleep(&ts, NULL);
-	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		warnx("status_hook %s %s %s failed", conf.status_hook, j->id,
-		    j->newstatus);
+	if (j->newstatus[0] != '\0' &&
+	    fa_status_hook(&conf, j->id, j->newstatus) == -1)
+		warnx("%s", fa_errmsg());
 }
 
 /* Commits what the token endpoint said. New tokens first, durably (a

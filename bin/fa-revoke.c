@@ -12,6 +12,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "hook.h"
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
@@ -29,6 +30,7 @@ struct arg {
 	char		 endpoint[FA_NAMELEN];
 	struct fa_tokens *tok;
 	int		 havetok;
+	int		 unreadable;
 	const char	*upstream;	/* what happened at the provider */
 };
 
@@ -65,8 +67,9 @@ look(struct fa_vault *v, DB_TXN *t, void *a)
 	if (r == DB_NOTFOUND)
 		return 0;
 	if (r == -1) {
-		/* Unreadable tokens can still be wiped. */
+		/* Unreadable tokens can still be wiped, but not revoked. */
 		warnx("%s", fa_errmsg());
+		x->unreadable = 1;
 		return 0;
 	}
 	if (r == 0)
@@ -96,8 +99,11 @@ wipe(struct fa_vault *v, DB_TXN *t, void *a)
 	json_object_del(b, "lease");
 	json_object_del(b, "retry_at");
 	if ((r = fa_putjson(v->bindings, t, x->id, b)) == 0)
-		r = fa_audit(v, t, x->id, x->btenant, "disconnect", "ok",
-		    "was %s; provider: %s", x->status, x->upstream);
+		r = fa_audit(v, t, x->id, x->btenant, "disconnect",
+		    strcmp(x->upstream, "revoked") == 0 ||
+		    strcmp(x->upstream, "no revocation URL") == 0 ||
+		    strcmp(x->upstream, "nothing to revoke") == 0 ? "ok" :
+		    "partial", "was %s; provider: %s", x->status, x->upstream);
 out:
 	json_decref(b);
 	return r;
@@ -131,7 +137,11 @@ upstream(const struct fa_endpoint *e, struct arg *x)
 		rv = 78;
 		fa_seterr(rv, "%s refused client %s (HTTP %ld)",
 		    e->revoke_url, e->client_id, r.status);
-	} else if (r.status != 200) {
+	} else if (r.status >= 400 && r.status < 500 && r.status != 429) {
+		rv = 1;		/* RFC 7009's 400s: a retry will not help */
+		fa_seterr(rv, "%s refused the revocation (HTTP %ld)",
+		    e->revoke_url, r.status);
+	} else if (r.status < 200 || r.status > 299) {
 		rv = 75;
 		fa_seterr(rv, "%s answered HTTP %ld", e->revoke_url,
 		    r.status);
@@ -179,19 +189,31 @@ main(int argc, char *argv[])
 	    fa_vault_open(&vault, &conf, 0) == -1 ||
 	    fa_vault_txn(&vault, look, &x) == -1)
 		fa_die();
-	if (strcmp(x.status, "pending") == 0 && !x.havetok) {
+	if ((strcmp(x.status, "pending") == 0 ||
+	    strcmp(x.status, "disconnected") == 0) && !x.havetok &&
+	    !x.unreadable) {
 		fa_vault_close(&vault);
-		fprintf(stderr, "fa-revoke: %s was never connected: nothing "
-		    "to disconnect\n", x.id);
+		fprintf(stderr, "fa-revoke: %s is %s: nothing to disconnect\n",
+		    x.id, strcmp(x.status, "pending") == 0 ?
+		    "not connected yet" : "disconnected already");
 		return 0;
 	}
 	e = fa_conf_endpoint(&conf, x.endpoint);
 	x.upstream = "nothing to revoke";
-	if (x.havetok && e != NULL && e->revoke_url[0] != '\0') {
+	if (x.unreadable || (x.havetok && e == NULL)) {
+		x.upstream = x.unreadable ? "tokens unreadable" :
+		    "endpoint no longer defined";
+		rv = x.unreadable ? 1 : 78;
+		fprintf(stderr, "fa-revoke: %s: %s, so nothing was revoked "
+		    "upstream; remove the app in FreeAgent under Settings -> "
+		    "Connected apps\n", x.id, x.upstream);
+	} else if (x.havetok && e->revoke_url[0] != '\0') {
 		rv = upstream(e, &x);
 		x.upstream = rv == 0 ? "revoked" : "revocation failed";
 		if (rv != 0)
-			warnx("%s: the tokens are wiped here all the same",
+			fprintf(stderr, "fa-revoke: %s; the tokens are wiped "
+			    "here, so this cannot be retried: remove the app "
+			    "in FreeAgent under Settings -> Connected apps\n",
 			    fa_errmsg());
 	} else if (x.havetok) {
 		x.upstream = "no revocation URL";
@@ -206,5 +228,7 @@ main(int argc, char *argv[])
 		fa_die();
 	}
 	fa_vault_close(&vault);
+	if (fa_status_hook(&conf, x.id, "disconnected") == -1)
+		warnx("%s", fa_errmsg());
 	return rv;
 }

@@ -30,13 +30,26 @@ expect 77 "fa-vault token has none either" fa-vault token b1
 fa-vault log b1 | grep -q '"event":"disconnect","outcome":"ok"'; ok $? "audited"
 grep -rlF -e "$rt" -e "$at" "$T/vault"
 ok $(( $? == 0 )) "no token of b1 recoverable from the vault files"
+t0=$(fa-vault show b1 | jq .disconnected_at)
 expect 0 "disconnecting again is harmless" fa-revoke b1
+like "$T/err" "disconnected already" "and says so"
+[ "$(fa-vault show b1 | jq .disconnected_at)" = "$t0" ]; ok $? "changing nothing"
 
 # The provider down: the local wipe happens, the status says what not.
 ctl POST fault '{"path":"/oauth/revoke","kind":"503","count":1}' >/dev/null
 expect 75 "revocation endpoint down: 75" fa-revoke b2
-like "$T/err" "wiped here all the same" "says the local part happened"
+like "$T/err" "wiped here" "says the local part happened"
+like "$T/err" "Connected apps" "and where to finish the job by hand"
+fa-vault log b2 | grep -q '"outcome":"partial"'; ok $? "audited as partial"
 [ "$(fa-vault show b2 | jq -r .status)" = disconnected ]; ok $? "b2 disconnected anyway"
+
+# The status hook hears of it.
+cat >"$T/hook" <<'H'
+#!/bin/sh
+echo "$@" >>"$(dirname "$0")/hook.out"
+H
+chmod +x "$T/hook"
+echo "status_hook = $T/hook" >>"$FA_CONFIG"
 
 # FreeAgent itself: no revocation URL.
 sed -i '/^local.revoke_url/d' "$FA_CONFIG"
@@ -45,6 +58,7 @@ expect 0 "disconnect without a revocation URL" fa-revoke b3
 like "$T/err" "Settings -> Connected apps" "tells the person where to remove the app"
 [ "$(count 'POST /oauth/revoke')" -eq "$n0" ]; ok $? "asks nothing upstream"
 [ "$(fa-vault show b3 | jq -r .status)" = disconnected ]; ok $? "b3 disconnected"
+[ "$(cat "$T/hook.out")" = "b3 disconnected" ]; ok $? "the status hook ran"
 
 expect 0 "a pending binding: nothing to do" fa-revoke p1
 [ "$(fa-vault show p1 | jq -r .status)" = pending ]; ok $? "stays pending"

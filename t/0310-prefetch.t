@@ -64,6 +64,7 @@ ctl POST fault '{"path":"/v2/company","kind":"html401","count":1}' >/dev/null
 expect 77 "401 to a fresh token: 77" fa-prefetch b1
 [ "$(fa-vault show b1 | jq -r .status)" = needs_reconnect ]; ok $? "needs_reconnect"
 fa-prefetch -s b1 | cmp -s - "$T/cache"; ok $? "the cache stays"
+expect 77 "a binding that is not connected: 77" fa-prefetch b1
 
 # --stale: every connected binding whose cache is older.
 fa-vault add -t acme b2 magento=t.example && connect b2 1002
