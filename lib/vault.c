@@ -467,7 +467,7 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 {
 	struct timespec t0, now;
 	DB_TXN *t;
-	int r, try;
+	int r, try, reopened = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* The backstop, for a wait inside Berkeley DB itself. */
@@ -481,6 +481,17 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
+		}
+		/* Any other Berkeley DB error, once: a process that died
+		 * with the environment open makes the next opener recover
+		 * it under our feet, which can surface as odd errors (a page
+		 * LSN past the end of the log) rather than DB_RUNRECOVERY.
+		 * A fresh handle on the recovered environment settles it. */
+		if (r != 0 && r != -1 && r != DB_LOCK_NOTGRANTED &&
+		    r != DB_LOCK_DEADLOCK && r != DB_RUNRECOVERY &&
+		    !reopened) {
+			reopened = 1;
+			r = DB_RUNRECOVERY;
 		}
 		if (r != DB_LOCK_NOTGRANTED && r != DB_LOCK_DEADLOCK &&
 		    r != DB_RUNRECOVERY)
