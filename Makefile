@@ -18,53 +18,37 @@ DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 
 all: $(BIN) $(TESTBIN)
 
-lib/diag.o: lib/diag.c lib/diag.h
-	$(CC) $(CFLAGS) -c -o $@ lib/diag.c
-lib/secmem.o: lib/secmem.c lib/secmem.h lib/diag.h
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/secmem.c
-lib/conf.o: lib/conf.c lib/conf.h lib/diag.h
-	$(CC) $(CFLAGS) -c -o $@ lib/conf.c
-lib/seal.o: lib/seal.c lib/seal.h lib/secmem.h lib/diag.h
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) -c -o $@ lib/seal.c
-lib/vault.o: lib/vault.c lib/vault.h lib/seal.h lib/conf.h lib/secmem.h lib/diag.h
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/vault.c
+ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib
+LIBS = $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
-lib/url.o: lib/url.c lib/url.h lib/diag.h
-	$(CC) $(CFLAGS) -c -o $@ lib/url.c
-lib/http.o: lib/http.c lib/http.h lib/url.h lib/conf.h lib/secmem.h lib/diag.h
-	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(SODIUM_CFLAGS) -c -o $@ lib/http.c
-lib/hook.o: lib/hook.c lib/hook.h lib/conf.h lib/diag.h
-	$(CC) $(CFLAGS) -c -o $@ lib/hook.c
-lib/oauth.o: lib/oauth.c lib/oauth.h lib/http.h lib/url.h lib/vault.h lib/conf.h lib/secmem.h lib/diag.h
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -c -o $@ lib/oauth.c
+.SUFFIXES: .c .o
+.c.o:
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
-# No program links libcurl: lib/http.c loads it when a request is made.
-bin/fa-authurl: bin/fa-authurl.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-authurl.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
-bin/fa-exchange: bin/fa-exchange.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-exchange.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+lib/diag.o: lib/diag.h
+lib/secmem.o: lib/secmem.h lib/diag.h
+lib/conf.o: lib/conf.h lib/diag.h
+lib/seal.o: lib/seal.h lib/secmem.h lib/diag.h
+lib/vault.o: lib/vault.h lib/seal.h lib/conf.h lib/secmem.h lib/diag.h
+lib/url.o: lib/url.h lib/diag.h
+lib/http.o: lib/http.h lib/url.h lib/conf.h lib/secmem.h lib/diag.h
+lib/hook.o: lib/hook.h lib/conf.h lib/diag.h
+lib/oauth.o: lib/oauth.h lib/http.h lib/url.h lib/vault.h lib/conf.h \
+	lib/secmem.h lib/diag.h
 
-bin/fa-refresh: bin/fa-refresh.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-refresh.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+# One program, one .c; none links libcurl: lib/http.c loads it with
+# dlopen(3) when a request is made.
+bin/fa-vault: bin/fa-vault.c
+bin/fa-authurl: bin/fa-authurl.c
+bin/fa-exchange: bin/fa-exchange.c
+bin/fa-refresh: bin/fa-refresh.c
+bin/fa-prefetch: bin/fa-prefetch.c
+bin/fa-revoke: bin/fa-revoke.c
+$(BIN): $(LIBOBJ) $(NETOBJ) lib/*.h
+	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(NETOBJ) $(LIBS)
 
-bin/fa-revoke: bin/fa-revoke.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-revoke.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
-
-bin/fa-prefetch: bin/fa-prefetch.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-prefetch.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
-
-bin/fa-vault: bin/fa-vault.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    bin/fa-vault.c $(LIBOBJ) $(NETOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
-
-t/rawdb: t/rawdb.c $(LIBOBJ)
-	$(CC) $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib -o $@ \
-	    t/rawdb.c $(LIBOBJ) $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)
 
 deps:
 	@missing=; for p in $(DEBS); do \
