@@ -232,7 +232,7 @@ main(int argc, char *argv[])
 	if (rv == 1)
 		fail(&x, 1, "failed", "%s", fa_errmsg());
 	if (rv == FA_GRANT_REFUSED)
-		fail(&x, 65, "refused", "FreeAgent refused the authorisation "
+		fail(&x, 77, "refused", "FreeAgent refused the authorisation "
 		    "code (used twice, or older than 15 minutes): start the "
 		    "connect again");
 	if (rv == FA_GRANT_CLIENT)

@@ -5,6 +5,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <spawn.h>
@@ -84,7 +85,7 @@ token(const char *id, char *out, size_t outsz)
 	argv[i++] = "-p";
 	argv[i++] = (char *)id;
 	argv[i] = NULL;
-	if (pipe(p) == -1)
+	if (pipe2(p, O_CLOEXEC) == -1)
 		return fa_seterr(1, "pipe: %s", strerror(errno));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
@@ -99,8 +100,12 @@ token(const char *id, char *out, size_t outsz)
 	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
 		len += n;
 	close(p[0]);
-	while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
-		;
+	st = 0;
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			st = 1 << 8;	/* as if it exited 1 */
+			break;
+		}
 	out[len] = '\0';
 	if (len > 0 && out[len - 1] == '\n')
 		out[--len] = '\0';
@@ -305,7 +310,8 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				else if (ch->pages == MAXPAGES ||
 				    strncmp(r[i].next, e->base_url,
 				    strlen(e->base_url)) != 0 ||
-				    !fa_url_allowed(r[i].next))
+				    strchr("/?", r[i].next[strlen(e->base_url)])
+				    == NULL || !fa_url_allowed(r[i].next))
 					rv = fa_seterr(75, "%s: too many pages, or "
 					    "a next page elsewhere", ch->url);
 				else

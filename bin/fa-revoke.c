@@ -210,6 +210,10 @@ main(int argc, char *argv[])
 	} else if (x.havetok && e->revoke_url[0] != '\0') {
 		rv = upstream(e, &x);
 		x.upstream = rv == 0 ? "revoked" : "revocation failed";
+		/* Not 75: with the tokens wiped a retry cannot revoke, and
+		 * "retry later" would be a lie. 78 stays: the fix is ours. */
+		if (rv == 75)
+			rv = 1;
 		if (rv != 0)
 			fprintf(stderr, "fa-revoke: %s; the tokens are wiped "
 			    "here, so this cannot be retried: remove the app "

@@ -36,7 +36,8 @@ fa_status_hook(const struct fa_conf *c, const char *binding,
 		return fa_seterr(1, "status_hook %s: %s", c->status_hook,
 		    strerror(e));
 	/* Bounded: a hook that hangs must not stall a sweep. */
-	for (waited = 0; waitpid(pid, &st, WNOHANG) == 0; waited++) {
+	st = 0;
+	for (waited = 0; (e = waitpid(pid, &st, WNOHANG)) == 0; waited++) {
 		if (waited == 600) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
@@ -45,7 +46,7 @@ fa_status_hook(const struct fa_conf *c, const char *binding,
 		}
 		nanosleep(&ts, NULL);
 	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	if (e == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return fa_seterr(1, "status_hook %s %s %s failed",
 		    c->status_hook, binding, status);
 	return 0;

@@ -51,7 +51,14 @@ int
 fa_secure_init(void)
 {
 	struct rlimit rl = { 0, 0 };
+	int fd;
 
+	/* Make sure fds 0-2 are open: else the vault's files would get
+	 * those numbers, and a token printed to "stdout" would land in one. */
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
 	if (sodium_init() < 0)
 		return fa_seterr(1, "libsodium failed to initialise");
 	if (setrlimit(RLIMIT_CORE, &rl) == -1)

@@ -115,13 +115,36 @@ fa_urlencode(char *out, size_t outsz, const char *s)
 	return 0;
 }
 
-/* Link: <url>; rel="next", <url>; rel="prev"; … (RFC 8288). Parameters
- * may be quoted with " or ', and rel may list several types. */
+/* Does the value of a rel parameter (v, n bytes, unquoted) name next?
+ * It may list several types: rel="prev next". */
+static int
+relnext(const char *v, size_t n)
+{
+	size_t w;
+
+	while (n > 0) {
+		w = 0;
+		while (w < n && v[w] != ' ')
+			w++;
+		if (w == 4 && strncasecmp(v, "next", 4) == 0)
+			return 1;
+		if (w == n)
+			break;
+		v += w + 1;
+		n -= w + 1;
+	}
+	return 0;
+}
+
+/* Link: <url>; rel="next", <url>; rel="prev"; title="…" (RFC 8288).
+ * Parameters are parsed as such: "rel" inside another parameter's name
+ * or value counts for nothing. */
 int
 fa_link_next(const char *h, char *out, size_t outsz)
 {
-	const char *lt, *gt, *p, *end;
-	size_t n;
+	const char *p, *lt, *gt, *name, *v;
+	size_t nl, vl;
+	int isnext;
 
 	for (p = h;;) {
 		while (*p == ' ' || *p == '\t' || *p == ',')
@@ -131,48 +154,52 @@ fa_link_next(const char *h, char *out, size_t outsz)
 		if (*p != '<' || (gt = strchr(p, '>')) == NULL)
 			return -1;
 		lt = p + 1;
-		/* Parameters run to the next ',' outside quotes. */
-		for (end = gt + 1; *end != '\0' && *end != ','; end++)
-			if (*end == '"' || *end == '\'') {
-				const char *q = strchr(end + 1, *end);
-				if (q == NULL)
-					return -1;
-				end = q;
-			}
-		for (p = gt + 1; p < end; p++) {
-			const char *v;
-			size_t vl;
-
-			if (strncasecmp(p, "rel", 3) != 0)
-				continue;
-			v = p + 3;
-			while (*v == ' ')
-				v++;
-			if (*v != '=')
-				continue;
-			v++;
-			while (*v == ' ')
-				v++;
-			if (*v == '"' || *v == '\'')
-				v++;
-			/* rel="prev next": look for the word next. */
-			vl = strcspn(v, "\"';,");
-			while (vl > 0) {
-				size_t w = strcspn(v, " \"';,");
-				if (w == 4 && strncasecmp(v, "next", 4) == 0) {
-					n = (size_t)(gt - lt);
-					if (n == 0 || n >= outsz)
+		isnext = 0;
+		for (p = gt + 1;;) {
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == '\0' || *p == ',')
+				break;
+			if (*p++ != ';')
+				return -1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			name = p;
+			while (*p != '\0' && strchr("=;, \t", *p) == NULL)
+				p++;
+			nl = (size_t)(p - name);
+			while (*p == ' ' || *p == '\t')
+				p++;
+			v = p;
+			vl = 0;
+			if (*p == '=') {
+				p++;
+				while (*p == ' ' || *p == '\t')
+					p++;
+				if (*p == '"' || *p == '\'') {
+					const char *q = strchr(p + 1, *p);
+					if (q == NULL)
 						return -1;
-					memcpy(out, lt, n);
-					out[n] = '\0';
-					return 1;
+					v = p + 1;
+					vl = (size_t)(q - v);
+					p = q + 1;
+				} else {
+					v = p;
+					while (*p != '\0' && strchr(";, \t", *p) == NULL)
+						p++;
+					vl = (size_t)(p - v);
 				}
-				if (w >= vl)
-					break;
-				v += w + 1;
-				vl -= w + 1;
 			}
+			if (nl == 3 && strncasecmp(name, "rel", 3) == 0 &&
+			    relnext(v, vl))
+				isnext = 1;
 		}
-		p = end;
+		if (isnext) {
+			if (gt == lt || (size_t)(gt - lt) >= outsz)
+				return -1;
+			memcpy(out, lt, (size_t)(gt - lt));
+			out[gt - lt] = '\0';
+			return 1;
+		}
 	}
 }

@@ -80,14 +80,14 @@ code=$(sed 's/.*code=\([^&]*\).*/\1/' "$T/qs")
 fa-exchange "$(cat "$T/qs")" | fa-vault store
 callback b1 1002
 st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
-expect 65 "a code used twice is refused" fa-exchange "code=$code&state=$st"
+expect 77 "a code used twice is refused" fa-exchange "code=$code&state=$st"
 like "$T/err" "used twice" "message says so"
 
 # Where FreeAgent answers a reused code and an unknown refresh token both
 # with its HTML 401, the client that worked a moment ago decides: the
 # code is refused, not the client.
 ctl POST config '{"invalid_grant_style":"html401"}' >/dev/null
-expect 65 "a code used twice, 401 everywhere: still the code" \
+expect 77 "a code used twice, 401 everywhere: still the code" \
     fa-exchange "code=$code&state=$(fa-authurl -j b1 | jq -r .state)"
 ctl POST config '{"invalid_grant_style":"json"}' >/dev/null
 
