@@ -166,6 +166,15 @@ callback b1 1002
 script -qec "fa-exchange '$(cat "$T/qs")'" /dev/null >"$T/tty" 2>&1
 like "$T/tty" "refusing to print tokens to a terminal" "refuses a terminal"
 
+# With stdout closed the bundle must not land in whatever file the vault
+# opened on fd 1.
+callback b1 1002
+fa-exchange "$(cat "$T/qs")" 1>&- 2>/dev/null
+ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/now"
+grep -rlF -f "$T/now" "$T/vault" >"$T/found"
+[ ! -s "$T/found" ]; ok $? "stdout closed: no token in any vault file"
+diag "$T/found"
+
 # The audit log saw it all, and no secret.
 fa-vault log b1 >"$T/log"
 like "$T/log" '"outcome":"declined"' "declines are audited"
