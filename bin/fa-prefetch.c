@@ -291,6 +291,7 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				    ", malformed Link header" : "");
 			else if (rv == 0) {
 				if (ch->member == NULL) {
+					json_decref(ch->doc);
 					ch->doc = json_incref(json_object_get(j,
 					    "company"));
 				} else {

@@ -108,17 +108,22 @@ kv(const char *arg, char *k, size_t ksz)
 	return eq + 1;
 }
 
+/* A string member, "" when absent: vault records are ours, but a
+ * damaged one must not crash a strcmp. */
 static const char *
 jstr(json_t *o, const char *k)
 {
-	return json_string_value(json_object_get(o, k));
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "";
 }
 
 static const char *
 status_of(json_t *b)
 {
 	const char *s = jstr(b, "status");
-	return s ? s : "pending";
+
+	return *s ? s : "pending";
 }
 
 static void
@@ -134,7 +139,7 @@ checkendpoint(const char *e)
 static int
 planof(json_t *t, const struct fa_plan **p)
 {
-	const char *name = jstr(t, "plan");
+	const char *name = json_string_value(json_object_get(t, "plan"));
 
 	*p = fa_conf_plan(&conf, name ? name : conf.default_plan);
 	if (name != NULL && *p == NULL)
@@ -182,8 +187,8 @@ tenant_put(struct fa_vault *v, DB_TXN *t, void *a)
 		json_object_set_new(j, "endpoint", json_string(ta->endpoint));
 	if ((r = fa_putjson(v->tenants, t, ta->name, j)) == 0)
 		r = fa_audit(v, t, NULL, ta->name, ta->create ? "tenant add" :
-		    "tenant set", "ok", "plan=%s endpoint=%s", jstr(j, "plan") ?
-		    jstr(j, "plan") : "-", jstr(j, "endpoint") ?
+		    "tenant set", "ok", "plan=%s endpoint=%s", *jstr(j, "plan") ?
+		    jstr(j, "plan") : "-", *jstr(j, "endpoint") ?
 		    jstr(j, "endpoint") : "-");
 	json_decref(j);
 	return r;
@@ -323,9 +328,9 @@ count_one(json_t *b, void *a)
 		return 0;
 	c->bindings++;
 	if ((co = json_object_get(b, "company")) != NULL &&
-	    (id = jstr(co, "id")) != NULL && strcmp(st, "pending") != 0)
+	    *(id = jstr(co, "id")) != '\0' && strcmp(st, "pending") != 0)
 		json_object_set_new(c->companies, id,
-		    json_string(jstr(co, "name") ? jstr(co, "name") : id));
+		    json_string(*jstr(co, "name") ? jstr(co, "name") : id));
 	return 0;
 }
 
@@ -915,7 +920,8 @@ token_get(struct fa_vault *v, DB_TXN *t, void *a)
 		    ta->id, status_of(b));
 	if (r == 0)
 		ta->bundle = json_pack("{s:s,s:s?,s:s,s:s,s:I,s:I,s:O?}",
-		    "binding", ta->id, "endpoint", jstr(b, "token_endpoint"),
+		    "binding", ta->id, "endpoint", json_string_value(json_object_get(b,
+		    "token_endpoint")),
 		    "access_token", tok->access, "refresh_token", tok->refresh,
 		    "expires_at", (json_int_t)tok->expires_at,
 		    "refresh_token_expires_at",

@@ -262,10 +262,12 @@ fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
 		rv = FA_GRANT_TEMP;
 		temp(r, retry_after, what(r));
 	}
-	if (rv == FA_GRANT_CLIENT)
+	if (rv == FA_GRANT_CLIENT && r->err == 0)
 		fa_seterr(rv, "%s refused client %s: check %s.client_id and "
 		    "%s.client_secret_file in %s", e->token_url, e->client_id,
 		    e->name, e->name, c->path);
+	else if (rv == FA_GRANT_CLIENT)
+		fa_seterr(rv, "%s", r->errmsg);
 	return rv;
 }
 
