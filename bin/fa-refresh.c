@@ -26,6 +26,7 @@
 
 #define MAXDUE		100000
 #define TEMP_RETRY	300	/* s before the sweep retries a failure */
+#define RETRY_WAIT	5	/* longest Retry-After one call waits out */
 
 
 static struct fa_conf conf;
@@ -379,7 +380,7 @@ one(const char *id, int force, int print)
 	struct job j;
 	struct job *jp = &j;
 	time_t start = time(NULL);
-	int try;
+	int try, waited = 0;
 
 	memset(&j, 0, sizeof(j));
 	snprintf(j.id, sizeof(j.id), "%s", id);
@@ -395,6 +396,15 @@ one(const char *id, int force, int print)
 			refresh(&jp, 1);
 			if (j.state == FRESH)
 				break;
+			/* A short Retry-After is worth waiting out, once. */
+			if (j.state == DONE && j.rv == 75 && !waited &&
+			    j.retry_after > 0 && j.retry_after <= RETRY_WAIT) {
+				waited = 1;
+				sleep((unsigned)j.retry_after);
+				j.force = 1;	/* past our own retry_at */
+				j.rv = 0;
+				continue;
+			}
 		}
 		if (j.state == FRESH || j.state == DONE)
 			break;

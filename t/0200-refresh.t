@@ -68,7 +68,7 @@ ctl POST reset >/dev/null
 echo "http_timeout = 2" >>"$FA_CONFIG"
 for kind in 500 502 503 429 timeout truncated malformed html huge reset; do
 	before=$(fa-vault token b1)
-	ctl POST fault "{\"path\":\"/v2/token_endpoint\",\"kind\":\"$kind\",\"count\":1,\"seconds\":5}" >/dev/null
+	ctl POST fault "{\"path\":\"/v2/token_endpoint\",\"kind\":\"$kind\",\"count\":1,\"seconds\":5,\"retry_after\":60}" >/dev/null
 	expect 75 "$kind from the token endpoint: 75" fa-refresh -f b1
 	[ "$(fa-vault show b1 | jq -r .status)" = connected ] &&
 	    [ "$(fa-vault token b1)" = "$before" ]
@@ -81,6 +81,10 @@ ctl POST fault '{"path":"/v2/token_endpoint","kind":"429","count":1,"retry_after
 fa-refresh -f b1 2>/dev/null
 fa-vault show b1 | jq -e '.retry_at >= now + 100' >/dev/null
 ok $? "429's Retry-After sets the retry time"
+c0=$(count grant:refresh_token)
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"429","count":1,"retry_after":1}' >/dev/null
+expect 0 "a 429 with a short Retry-After is waited out" fa-refresh -f b1
+[ "$(count grant:refresh_token)" -eq $((c0 + 2)) ]; ok $? "and asked again once"
 # Not forced, inside the margin but still valid: FreeAgent said wait, so
 # the stored token serves and nobody asks again before retry_at.
 ctl POST config '{"access_ttl":200}' >/dev/null
