@@ -98,7 +98,10 @@ take(struct fa_vault *v, DB_TXN *t, void *a)
 	int64_t now = fa_now(), retry, wait;
 	int r;
 
-	if ((r = fa_getjson(v->bindings, t, j->id, &b, DB_RMW)) != 0)
+	/* A plain read: the fresh path, before every FreeAgent call, takes
+	 * no write lock; writing the lease upgrades it (a conflict comes
+	 * back as a retry of the whole transaction). */
+	if ((r = fa_getjson(v->bindings, t, j->id, &b, 0)) != 0)
 		return r == DB_NOTFOUND ?
 		    fa_seterr(66, "no binding %s", j->id) : r;
 	st = json_string_value(json_object_get(b, "status"));
