@@ -5,6 +5,7 @@ include config.mk
 
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/seal.o lib/vault.o
 NETOBJ = lib/url.o lib/http.o lib/oauth.o lib/hook.o
+CGI = cgi-bin/fa-dashboard
 BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke \
 	bin/fa-prefetch
 MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
@@ -14,9 +15,9 @@ MAN7 = man/fa.7
 TESTBIN = t/rawdb
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
-	libjansson-dev jq mandoc curl python3 util-linux xxd perl
+	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd
 
-all: $(BIN) $(TESTBIN)
+all: $(BIN) $(CGI) $(TESTBIN)
 
 ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib
 LIBS = $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
@@ -46,6 +47,10 @@ bin/fa-prefetch: bin/fa-prefetch.c
 bin/fa-revoke: bin/fa-revoke.c
 $(BIN): $(LIBOBJ) $(NETOBJ) lib/*.h
 	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(NETOBJ) $(LIBS)
+
+lib/cgi.o: lib/cgi.h lib/conf.h
+cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ) $(LIBS)
 
 t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)
@@ -84,6 +89,6 @@ uninstall:
 	rm -f $(DESTDIR)/etc/cron.d/fa
 
 clean:
-	rm -f $(BIN) $(TESTBIN) lib/*.o
+	rm -f $(BIN) $(CGI) $(TESTBIN) lib/*.o
 
 .PHONY: all deps check install uninstall clean

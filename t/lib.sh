@@ -117,3 +117,33 @@ callback() {
 connect() {
 	callback "$1" "$2" && fa-exchange "$(cat "$T/qs")" | fa-vault store
 }
+
+# Starts lighttpd on loopback with /dashboard/ mapped onto the CGI
+# program, HTTP Basic for the users in $T/users ("name:password" lines).
+# Sets WEB (its base URL).
+webserver() {
+	_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	mkdir -p "$T/www"
+	cat >"$T/lighttpd.conf" <<-CONF
+	server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi")
+	server.document-root = "$T/www"
+	server.bind = "127.0.0.1"
+	server.port = $_port
+	server.errorlog = "$T/lighttpd.err"
+	alias.url = ("/dashboard" => "$TOP/cgi-bin/fa-dashboard")
+	cgi.assign = ("/fa-dashboard" => "")
+	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG")
+	auth.backend = "plain"
+	auth.backend.plain.userfile = "$T/users"
+	auth.require = ("/dashboard" => ("method" => "basic", "realm" => "fa", "require" => "valid-user"))
+	CONF
+	lighttpd -D -f "$T/lighttpd.conf" 2>>"$T/lighttpd.err" &
+	echo $! >>"$T/pids"
+	WEB=http://127.0.0.1:$_port
+	_i=0
+	until curl -s -o /dev/null "$WEB/"; do
+		_i=$((_i + 1))
+		[ $_i -lt 500 ] || { echo "Bail out! no lighttpd"; exit 1; }
+		sleep 0.01
+	done
+}

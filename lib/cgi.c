@@ -1,0 +1,54 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgi.h"
+#include "conf.h"
+
+const char *
+fa_cgi_tenant(void)
+{
+	const char *u = getenv("REMOTE_USER");
+
+	return u != NULL && fa_validname(u, 65) ? u : NULL;
+}
+
+void
+fa_html(FILE *fp, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		switch (*s) {
+		case '&': fputs("&amp;", fp); break;
+		case '<': fputs("&lt;", fp); break;
+		case '>': fputs("&gt;", fp); break;
+		case '"': fputs("&quot;", fp); break;
+		case '\'': fputs("&#39;", fp); break;
+		default: putc(*s, fp);
+		}
+}
+
+void
+fa_cgi_begin(FILE *fp, int status, const char *title)
+{
+	fprintf(fp, "Status: %d\r\n"
+	    "Content-Type: text/html; charset=utf-8\r\n"
+	    "Content-Security-Policy: default-src 'none'; style-src 'self' "
+	    "'unsafe-inline'; form-action 'self'; frame-ancestors 'none'\r\n"
+	    "X-Frame-Options: DENY\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Cache-Control: no-store\r\n\r\n", status);
+	fputs("<!doctype html><html><head><meta charset=\"utf-8\"><title>",
+	    fp);
+	fa_html(fp, title);
+	fputs("</title><style>body{font:15px/1.4 sans-serif;margin:2em}"
+	    ".ok{background:#e6f4ea}.bad{background:#fce8e6}"
+	    ".row{padding:.6em;margin:.4em 0;border:1px solid #ccc}"
+	    "</style></head><body>", fp);
+}
+
+void
+fa_cgi_end(FILE *fp)
+{
+	fputs("</body></html>\n", fp);
+}
