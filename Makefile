@@ -49,8 +49,9 @@ $(BIN): $(LIBOBJ) $(NETOBJ) lib/*.h
 	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(NETOBJ) $(LIBS)
 
 lib/cgi.o: lib/cgi.h lib/conf.h
-cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ)
-	$(CC) $(ALLCFLAGS) -o $@ cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ) $(LIBS)
+cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o $(LIBOBJ)
+	$(CC) $(ALLCFLAGS) -DFA_BINDIR=\"$(PREFIX)/bin\" -o $@ \
+	    cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ) lib/url.o $(LIBS)
 
 t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)

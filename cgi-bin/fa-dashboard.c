@@ -1,19 +1,30 @@
-/* fa-dashboard: the dashboard's CGI pages (first slice: the bindings
- * list and one binding). The tenant is REMOTE_USER and nothing else;
+/* fa-dashboard: the dashboard's CGI pages (so far: the bindings list,
+ * one binding, and the connect flow: connect-freeagent, the callback). The tenant is REMOTE_USER and nothing else;
  * another tenant's binding answers 404, as does a binding that does not
  * exist. Everything printed into HTML is escaped. */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "cgi.h"
 #include "conf.h"
 #include "diag.h"
 #include "secmem.h"
+#include "url.h"
 #include "vault.h"
+
+extern char **environ;
 
 static struct fa_conf conf;
 static struct fa_vault vault;
@@ -118,6 +129,261 @@ getone(struct fa_vault *v, DB_TXN *t, void *a)
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
+
+/* Anti-CSRF token: HMAC of the tenant and the day, keyed from the vault
+ * key; today's and yesterday's are accepted. */
+static void
+csrf(long day, char out[44])
+{
+	unsigned char k[32], h[32];
+	char msg[128];
+
+	crypto_generichash(k, sizeof(k), (const unsigned char *)"fa-csrf", 7,
+	    vault.keys[0].k, 32);
+	snprintf(msg, sizeof(msg), "%s/%ld", tenant, day);
+	crypto_auth_hmacsha256(h, (const unsigned char *)msg, strlen(msg), k);
+	sodium_bin2base64(out, 44, h, sizeof(h),
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(k, sizeof(k));
+}
+
+static int
+csrf_ok(const char *got)
+{
+	char want[44];
+	long day = (long)(time(NULL) / 86400);
+	int i;
+
+	if (got == NULL || strlen(got) != 43)
+		return 0;
+	for (i = 0; i < 2; i++) {
+		csrf(day - i, want);
+		if (sodium_memcmp(want, got, 43) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Runs a program of ours (beside this one, in ../bin) with argv; stdin
+ * from fd in (or /dev/null), stdout into out (up to outsz-1 bytes).
+ * Returns its exit status, or -1. */
+static int
+run(char *const argv[], int in, char *out, size_t outsz)
+{
+	posix_spawn_file_actions_t fa;
+	char prog[PATH_MAX];
+	const char *bindir = getenv("FA_BINDIR");
+	int p[2], st = 0, e;
+	ssize_t n;
+	size_t len = 0;
+	pid_t pid;
+
+	snprintf(prog, sizeof(prog), "%s/%s", bindir ? bindir : FA_BINDIR,
+	    argv[0]);
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	if (in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (e != 0) {
+		close(p[0]);
+		return -1;
+	}
+	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
+		if ((len += n) == outsz - 1)
+			break;
+	close(p[0]);
+	out[len] = '\0';
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The Cookie header's fa_state, bounded. */
+static const char *
+cookie_state(char *buf, size_t sz)
+{
+	const char *c = getenv("HTTP_COOKIE"), *p;
+	size_t n;
+
+	if (c == NULL || strlen(c) > 4096)
+		return NULL;
+	for (p = c; (p = strstr(p, "fa_state=")) != NULL; p += 9)
+		if (p == c || p[-1] == ' ' || p[-1] == ';') {
+			n = strcspn(p + 9, "; ");
+			if (n >= sz)
+				return NULL;
+			memcpy(buf, p + 9, n);
+			buf[n] = '\0';
+			return buf;
+		}
+	return NULL;
+}
+
+static int
+loopback(void)
+{
+	const char *h = getenv("HTTPS");
+
+	return h == NULL || strcmp(h, "on") != 0;
+}
+
+static void __attribute__((noreturn))
+redirect(const char *location, const char *cookie)
+{
+	printf("Status: 303\r\nLocation: %s\r\n", location);
+	if (cookie != NULL)
+		printf("Set-Cookie: %s\r\n", cookie);
+	printf("Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n"
+	    "Content-Length: 0\r\n\r\n");
+	fflush(stdout);
+	exit(0);
+}
+
+/* GET: the Connect FreeAgent button; POST: start the connect. */
+static void
+connect_page(const char *method)
+{
+	struct fa_query q;
+	const char *id = NULL, *tok = NULL;
+	char body[FA_QMAXLEN + 1], out[4096], cookie[256], tk[44];
+	char *argv[6];
+	const char *len = getenv("CONTENT_LENGTH");
+	json_t *j;
+	long n;
+	int st;
+
+	if (strcmp(method, "GET") == 0) {
+		if (fa_query_parse(&q, getenv("QUERY_STRING") ?
+		    getenv("QUERY_STRING") : "") == -1 ||
+		    fa_query_get(&q, "binding", &id) == -1 || id == NULL ||
+		    !fa_validname(id, 65))
+			page(404, "Not found", "no such binding");
+		csrf((long)(time(NULL) / 86400), tk);
+		fa_cgi_begin(stdout, 200, "Connect FreeAgent");
+		fputs("<h1>Connect FreeAgent</h1><form method=\"post\" "
+		    "action=\"/dashboard/connect-freeagent\">"
+		    "<input type=\"hidden\" name=\"binding\" value=\"", stdout);
+		fa_html(stdout, id);
+		fputs("\"><input type=\"hidden\" name=\"csrf\" value=\"",
+		    stdout);
+		fa_html(stdout, tk);
+		fputs("\"><button type=\"submit\">Connect FreeAgent</button>"
+		    "</form>", stdout);
+		fa_cgi_end(stdout);
+		exit(0);
+	}
+	n = len != NULL ? strtol(len, NULL, 10) : -1;
+	if (n < 0 || n > FA_QMAXLEN || fread(body, 1, (size_t)n, stdin) !=
+	    (size_t)n)
+		page(400, "Bad request", "the form could not be read");
+	body[n] = '\0';
+	if (fa_query_parse(&q, body) == -1 ||
+	    fa_query_get(&q, "binding", &id) == -1 ||
+	    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
+		page(403, "Forbidden", "this form has expired or did not come "
+		    "from the dashboard: go back and try again");
+	if (id == NULL || !fa_validname(id, 65))
+		page(404, "Not found", "no such binding");
+	argv[0] = "fa-authurl";
+	argv[1] = "-j";
+	argv[2] = "-t";
+	argv[3] = (char *)tenant;
+	argv[4] = (char *)id;
+	argv[5] = NULL;
+	st = run(argv, -1, out, sizeof(out));
+	if (st == 66)
+		page(404, "Not found", "no such binding");
+	if (st != 0 || (j = json_loads(out, 0, NULL)) == NULL ||
+	    !json_is_string(json_object_get(j, "url")) ||
+	    !json_is_string(json_object_get(j, "state")))
+		page(503, "Unavailable", "the connect could not start; try "
+		    "again in a moment");
+	snprintf(cookie, sizeof(cookie), "fa_state=%s; Path=/dashboard/; "
+	    "Max-Age=600; HttpOnly; SameSite=Lax%s",
+	    json_string_value(json_object_get(j, "state")),
+	    loopback() ? "" : "; Secure");
+	/* The consent URL is ours (fa-authurl built it from fa.conf). */
+	redirect(json_string_value(json_object_get(j, "url")), cookie);
+}
+
+static void __attribute__((noreturn))
+callback_page(void)
+{
+	struct fa_query q;
+	const char *st = NULL, *qs = getenv("QUERY_STRING");
+	char cbuf[64], out[512];
+	char *ex[5], *store[3];
+	int p[2], rs, rx;
+	pid_t pid;
+	posix_spawn_file_actions_t fa;
+	char prog[PATH_MAX];
+	const char *bindir = getenv("FA_BINDIR");
+	int stt;
+
+	if (qs == NULL || fa_query_parse(&q, qs) == -1 ||
+	    fa_query_get(&q, "state", &st) == -1 || st == NULL ||
+	    cookie_state(cbuf, sizeof(cbuf)) == NULL ||
+	    strlen(st) != strlen(cbuf) ||
+	    sodium_memcmp(st, cbuf, strlen(cbuf)) != 0)
+		page(400, "Connect not recognised", "this connect was not "
+		    "started in this browser, or took too long: go back to "
+		    "your bindings and click Connect FreeAgent again");
+	/* fa-exchange | fa-vault store */
+	if (pipe2(p, O_CLOEXEC) == -1)
+		page(503, "Unavailable", "try again in a moment");
+	ex[0] = "fa-exchange";
+	ex[1] = "-t";
+	ex[2] = (char *)tenant;
+	ex[3] = NULL;
+	snprintf(prog, sizeof(prog), "%s/fa-exchange", bindir ? bindir :
+	    FA_BINDIR);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (posix_spawn(&pid, prog, &fa, NULL, ex, environ) != 0)
+		page(503, "Unavailable", "try again in a moment");
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	store[0] = "fa-vault";
+	store[1] = "store";
+	store[2] = NULL;
+	rs = run(store, p[0], out, sizeof(out));
+	close(p[0]);
+	rx = -1;
+	while (waitpid(pid, &stt, 0) == -1)
+		if (errno != EINTR)
+			break;
+	if (WIFEXITED(stt))
+		rx = WEXITSTATUS(stt);
+	if (rx == 77)
+		page(403, "Not connected", "the connection was declined, or "
+		    "FreeAgent refused it; nothing changed. Click Connect "
+		    "FreeAgent to try again");
+	if (rx == 65)
+		page(400, "Connect not recognised", "this connect was already "
+		    "used or took too long: click Connect FreeAgent again");
+	if (rx != 0)
+		page(503, "FreeAgent unavailable", "FreeAgent could not be "
+		    "reached; nothing changed. Try again in a few minutes");
+	if (rs == 77)
+		page(403, "Not connected", "this binding is locked to another "
+		    "FreeAgent company, or your plan's limit is reached; "
+		    "nothing changed");
+	if (rs != 0)
+		page(503, "Unavailable", "the connection could not be saved; "
+		    "click Connect FreeAgent again");
+	redirect("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
+	    "Max-Age=0; HttpOnly; SameSite=Lax");
+}
+
 int
 main(void)
 {
@@ -133,12 +399,30 @@ main(void)
 		page(403, "Forbidden", "no tenant: the web server must "
 		    "authenticate the person (REMOTE_USER)");
 	method = getenv("REQUEST_METHOD");
-	if (method == NULL || strcmp(method, "GET") != 0)
-		page(405, "Method not allowed", "this page only answers GET");
+	if (method == NULL)
+		method = "";
 	if (fa_conf_load(&conf, NULL) == -1 ||
 	    fa_vault_open(&vault, &conf, 0) == -1)
 		page(503, "Unavailable", "the vault is unavailable; try again "
 		    "in a moment");
+	if (path != NULL && strcmp(path, "/connect-freeagent") == 0 &&
+	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0)) {
+		fa_vault_close(&vault);	/* fa-authurl opens it */
+		if (strcmp(method, "POST") == 0) {
+			/* csrf needs the key: open again briefly */
+			if (fa_vault_open(&vault, &conf, 0) == -1)
+				page(503, "Unavailable", "try again");
+		} else if (fa_vault_open(&vault, &conf, 0) == -1)
+			page(503, "Unavailable", "try again");
+		connect_page(method);
+	}
+	if (path != NULL && strcmp(path, "/freeagent-callback") == 0 &&
+	    strcmp(method, "GET") == 0) {
+		fa_vault_close(&vault);
+		callback_page();
+	}
+	if (strcmp(method, "GET") != 0)
+		page(405, "Method not allowed", "this page only answers GET");
 	if (path != NULL && strcmp(path, "/bindings") == 0) {
 		if (fa_vault_txn(&vault, list, &all) == -1)
 			page(503, "Unavailable", "try again in a moment");

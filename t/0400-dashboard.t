@@ -39,4 +39,39 @@ for b in b1 b2; do get acme:pw-a /dashboard/bindings/$b >/dev/null; cat "$T/b"; 
 get acme:pw-a /dashboard/bindings >/dev/null; cat "$T/b" >>"$T/pages"
 grep -F -f "$T/secrets" "$T/pages" "$T/lighttpd.err"
 ok $(( $? == 0 )) "no token in any page or the web server's log"
+
+# The connect flow in the browser's shoes (curl with a cookie jar).
+fa-vault add -t acme b3 magento=three.example.com
+ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+J="$T/jar"
+curl -sS -c "$J" -b "$J" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=b3" >"$T/form"
+like "$T/form" 'Connect FreeAgent</button>' "the Connect FreeAgent button"
+tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/form")
+[ ${#tok} -eq 43 ]; ok $? "the form carries a CSRF token"
+code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o /dev/null -w '%{http_code}' \
+    --data "binding=b3" "$WEB/dashboard/connect-freeagent")
+[ "$code" = 403 ]; ok $? "a POST without the CSRF token is refused"
+curl -sS -c "$J" -b "$J" -u acme:pw-a -D "$T/h" -o /dev/null \
+    --data "binding=b3&csrf=$tok" "$WEB/dashboard/connect-freeagent"
+tr -d '\r' <"$T/h" >"$T/hh"
+like "$T/hh" '^Set-Cookie: fa_state=[A-Za-z0-9_-]{43}; Path=/dashboard/; Max-Age=600; HttpOnly; SameSite=Lax' "the state cookie"
+loc=$(sed -n 's/^Location: //p' "$T/hh")
+case $loc in "$SI/v2/approve_app?"*) ok 0 "303 to FreeAgent's consent page" ;;
+*) ok 1 "303 to FreeAgent's consent page"; echo "# $loc" ;; esac
+cb=$(curl -sS -o /dev/null -w '%{redirect_url}' "$loc")
+qs=${cb#*\?}
+# Another browser (no cookie) cannot finish it.
+code=$(curl -sS -u acme:pw-a -o "$T/b" -w '%{http_code}' "$WEB/dashboard/freeagent-callback?$qs")
+[ "$code" = 400 ]; ok $? "the callback without the state cookie is refused"
+like "$T/b" 'not started in this browser' "with a readable page"
+code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -D "$T/h" -o /dev/null -w '%{http_code}' \
+    "$WEB/dashboard/freeagent-callback?$qs")
+[ "$code" = 303 ]; ok $? "the callback with the cookie: 303"
+[ "$(fa-vault show b3 | jq -r '.status + " " + .company.id')" = "connected 1003" ]
+ok $? "b3 connected to the company picked"
+get acme:pw-a /dashboard/bindings >/dev/null
+like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
+code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
+    "$WEB/dashboard/freeagent-callback?$qs")
+[ "$code" = 400 ]; ok $? "the same callback again is refused"
 done_testing

@@ -132,7 +132,7 @@ webserver() {
 	server.errorlog = "$T/lighttpd.err"
 	alias.url = ("/dashboard" => "$TOP/cgi-bin/fa-dashboard")
 	cgi.assign = ("/fa-dashboard" => "")
-	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG")
+	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG", "FA_BINDIR" => "$TOP/bin")
 	auth.backend = "plain"
 	auth.backend.plain.userfile = "$T/users"
 	auth.require = ("/dashboard" => ("method" => "basic", "realm" => "fa", "require" => "valid-user"))
