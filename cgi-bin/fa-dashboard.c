@@ -195,9 +195,19 @@ run(char *const argv[], int in, char *out, size_t outsz)
 		close(p[0]);
 		return -1;
 	}
-	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
-		if ((len += n) == outsz - 1)
+	/* Read it all, keep what fits: a child must never block on us. */
+	for (;;) {
+		char sink[4096];
+
+		if (len < outsz - 1)
+			n = read(p[0], out + len, outsz - 1 - len);
+		else
+			n = read(p[0], sink, sizeof(sink));
+		if (n <= 0)
 			break;
+		if (len < outsz - 1)
+			len += (size_t)n;
+	}
 	close(p[0]);
 	out[len] = '\0';
 	while (waitpid(pid, &st, 0) == -1)
@@ -314,13 +324,47 @@ connect_page(const char *method)
 	redirect(json_string_value(json_object_get(j, "url")), cookie);
 }
 
+/* Which binding a state was minted for (read only: fa-exchange is the
+ * one that consumes it). */
+struct statearg {
+	const char	*state;
+	char		 binding[65];
+};
+
+static int
+statebinding(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct statearg *sa = a;
+	unsigned char h[32];
+	json_t *j;
+	DBT k, d;
+	int r;
+
+	crypto_hash_sha256(h, (const unsigned char *)sa->state,
+	    strlen(sa->state));
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = h;
+	k.size = sizeof(h);
+	d.flags = DB_DBT_MALLOC;
+	if ((r = v->states->get(v->states, t, &k, &d, 0)) != 0)
+		return r == DB_NOTFOUND ? 0 : r;
+	j = json_loadb(d.data, d.size, 0, NULL);
+	free(d.data);
+	snprintf(sa->binding, sizeof(sa->binding), "%s",
+	    jstr(j, "binding"));
+	json_decref(j);
+	return 0;
+}
+
 static void __attribute__((noreturn))
 callback_page(void)
 {
 	struct fa_query q;
 	const char *st = NULL, *qs = getenv("QUERY_STRING");
 	char cbuf[64], out[512];
-	char *ex[5], *store[3];
+	char *ex[5], *store[3], *pre[3];
+	struct statearg sa;
 	int p[2], rs, rx;
 	pid_t pid;
 	posix_spawn_file_actions_t fa;
@@ -336,6 +380,12 @@ callback_page(void)
 		page(400, "Connect not recognised", "this connect was not "
 		    "started in this browser, or took too long: go back to "
 		    "your bindings and click Connect FreeAgent again");
+	sa.state = cbuf;
+	sa.binding[0] = '\0';
+	if (fa_vault_open(&vault, &conf, 0) == 0) {
+		(void)fa_vault_txn(&vault, statebinding, &sa);
+		fa_vault_close(&vault);
+	}
 	/* fa-exchange | fa-vault store */
 	if (pipe2(p, O_CLOEXEC) == -1)
 		page(503, "Unavailable", "try again in a moment");
@@ -380,6 +430,14 @@ callback_page(void)
 	if (rs != 0)
 		page(503, "Unavailable", "the connection could not be saved; "
 		    "click Connect FreeAgent again");
+	/* Reference data right away, for the settings page; a failure
+	 * here is not the connect's: the page shows the cache's age. */
+	if (fa_validname(sa.binding, 65)) {
+		pre[0] = "fa-prefetch";
+		pre[1] = sa.binding;
+		pre[2] = NULL;
+		(void)run(pre, -1, out, sizeof(out));
+	}
 	redirect("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
 	    "Max-Age=0; HttpOnly; SameSite=Lax");
 }

@@ -69,6 +69,8 @@ code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -D "$T/h" -o /dev/null -w '%{http_c
 [ "$code" = 303 ]; ok $? "the callback with the cookie: 303"
 [ "$(fa-vault show b3 | jq -r '.status + " " + .company.id')" = "connected 1003" ]
 ok $? "b3 connected to the company picked"
+fa-prefetch -s b3 | jq -e '.company.name == "Gamma Trading"' >/dev/null
+ok $? "and its reference data fetched right after"
 get acme:pw-a /dashboard/bindings >/dev/null
 like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
