@@ -442,6 +442,181 @@ callback_page(void)
 	    "Max-Age=0; HttpOnly; SameSite=Lax");
 }
 
+static void
+when(const char *label, int64_t t)
+{
+	char buf[64];
+	time_t tt = (time_t)t;
+
+	if (t <= 0)
+		return;
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", gmtime(&tt));
+	printf("<tr><th>%s</th><td>%s</td></tr>\n", label, buf);
+}
+
+struct detail {
+	const char	*id;
+	struct fa_tokhdr h;
+	int		 havetok;
+	int64_t		 fetched;
+	json_t		*events;
+};
+
+static int
+details(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct detail *d = a;
+	json_t *c;
+	DBC *cur;
+	DBT sk, pk, dd;
+	uint32_t op = DB_SET;
+	int r;
+
+	r = fa_tokhdr_get(v->tokens, t, d->id, &d->h, NULL, NULL);
+	if (r != 0 && r != DB_NOTFOUND && r != -1)
+		return r;
+	d->havetok = r == 0;
+	if ((r = fa_getjson(v->cache, t, d->id, &c, 0)) == 0) {
+		d->fetched = json_integer_value(json_object_get(c,
+		    "fetched_at"));
+		json_decref(c);
+	} else if (r != DB_NOTFOUND && r != -1)
+		return r;
+	d->events = json_array();
+	if ((r = v->auditidx->cursor(v->auditidx, t, &cur,
+	    DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&dd, 0, sizeof(dd));
+	sk.data = (void *)d->id;
+	sk.size = strlen(d->id);
+	while ((r = cur->pget(cur, &sk, &pk, &dd, op)) == 0) {
+		op = DB_NEXT_DUP;
+		if ((c = json_loadb(dd.data, dd.size, 0, NULL)) != NULL)
+			json_array_append_new(d->events, c);
+		/* the last 10 */
+		if (json_array_size(d->events) > 10)
+			json_array_remove(d->events, 0);
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+static void
+binding_page(struct one *o)
+{
+	struct detail d;
+	const char *st = jstr(o->b, "status");
+	json_t *co = json_object_get(o->b, "company"), *e, *lf;
+	char tk[44];
+	size_t i;
+
+	memset(&d, 0, sizeof(d));
+	d.id = o->id;
+	if (fa_vault_txn(&vault, details, &d) == -1)
+		page(503, "Unavailable", "try again in a moment");
+	fa_cgi_begin(stdout, 200, "Binding");
+	fputs("<h1>Binding ", stdout);
+	fa_html(stdout, o->id);
+	fputs("</h1>\n", stdout);
+	row(o->b, 0);
+	fputs("<table>\n<tr><th>Status</th><td>", stdout);
+	fa_html(stdout, st);
+	fputs("</td></tr>\n<tr><th>FreeAgent company</th><td>", stdout);
+	fa_html(stdout, jstr(co, "name"));
+	fputs("</td></tr>\n", stdout);
+	if (d.havetok) {
+		when("Access token expires", d.h.expires_at);
+		when("Refresh token expires", d.h.refresh_expires_at);
+	}
+	when("Last refresh", json_integer_value(json_object_get(o->b,
+	    "last_refresh")));
+	lf = json_object_get(o->b, "last_failure");
+	if (lf != NULL) {
+		when("Last failure", json_integer_value(json_object_get(lf,
+		    "time")));
+		fputs("<tr><th>Failure</th><td>", stdout);
+		fa_html(stdout, jstr(lf, "message"));
+		fputs("</td></tr>\n", stdout);
+	}
+	when("Reference data fetched", d.fetched);
+	fputs("</table>\n<h2>Recent events</h2>\n<ul>\n", stdout);
+	json_array_foreach(d.events, i, e) {
+		char buf[64];
+		time_t tt = (time_t)json_integer_value(json_object_get(e,
+		    "time"));
+
+		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", gmtime(&tt));
+		printf("<li>%s ", buf);
+		fa_html(stdout, jstr(e, "event"));
+		fputs(": ", stdout);
+		fa_html(stdout, jstr(e, "outcome"));
+		fputs("</li>\n", stdout);
+	}
+	fputs("</ul>\n", stdout);
+	json_decref(d.events);
+	if (strcmp(st, "connected") == 0 || strcmp(st, "needs_reconnect") == 0) {
+		csrf((long)(time(NULL) / 86400), tk);
+		fputs("<form method=\"post\" action=\"/dashboard/bindings/",
+		    stdout);
+		fa_html(stdout, o->id);
+		fputs("/disconnect\"><input type=\"hidden\" name=\"csrf\" "
+		    "value=\"", stdout);
+		fa_html(stdout, tk);
+		fputs("\"><button type=\"submit\">Disconnect</button></form>\n",
+		    stdout);
+	}
+	if (strcmp(st, "connected") != 0) {
+		fputs("<p><a href=\"/dashboard/connect-freeagent?binding=",
+		    stdout);
+		fa_html(stdout, o->id);
+		fputs("\">Connect FreeAgent</a></p>\n", stdout);
+	}
+	fa_cgi_end(stdout);
+}
+
+/* POST /dashboard/bindings/{id}/disconnect, with the CSRF token. */
+static void __attribute__((noreturn))
+disconnect_page(const char *path)
+{
+	struct fa_query q;
+	const char *tok = NULL, *len = getenv("CONTENT_LENGTH");
+	char id[65], body[FA_QMAXLEN + 1], out[512];
+	char *argv[5];
+	size_t n = strlen(path) - 10 - 11;
+	long l;
+	int st;
+
+	if (n == 0 || n >= sizeof(id))
+		page(404, "Not found", "no such binding");
+	memcpy(id, path + 10, n);
+	id[n] = '\0';
+	l = len != NULL ? strtol(len, NULL, 10) : -1;
+	if (!fa_validname(id, 65) || l < 0 || l > FA_QMAXLEN ||
+	    fread(body, 1, (size_t)l, stdin) != (size_t)l)
+		page(400, "Bad request", "the form could not be read");
+	body[l] = '\0';
+	if (fa_query_parse(&q, body) == -1 ||
+	    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
+		page(403, "Forbidden", "this form has expired or did not come "
+		    "from the dashboard: go back and try again");
+	fa_vault_close(&vault);
+	argv[0] = "fa-revoke";
+	argv[1] = "-t";
+	argv[2] = (char *)tenant;
+	argv[3] = id;
+	argv[4] = NULL;
+	st = run(argv, -1, out, sizeof(out));
+	if (st == 66)
+		page(404, "Not found", "no such binding");
+	if (st == 0)
+		redirect("/dashboard/bindings", NULL);
+	page(200, "Disconnected", "the binding is disconnected here, but "
+	    "FreeAgent could not be told: remove the app in FreeAgent under "
+	    "Settings, Connected apps");
+}
+
 int
 main(void)
 {
@@ -479,6 +654,10 @@ main(void)
 		fa_vault_close(&vault);
 		callback_page();
 	}
+	if (path != NULL && strncmp(path, "/bindings/", 10) == 0 &&
+	    strcmp(method, "POST") == 0 && strlen(path) > 21 &&
+	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)
+		disconnect_page(path);
 	if (strcmp(method, "GET") != 0)
 		page(405, "Method not allowed", "this page only answers GET");
 	if (path != NULL && strcmp(path, "/bindings") == 0) {
@@ -501,15 +680,7 @@ main(void)
 		    fa_vault_txn(&vault, getone, &o) == -1 || o.b == NULL ||
 		    strcmp(jstr(o.b, "tenant"), tenant) != 0)
 			page(404, "Not found", "no such binding");
-		fa_cgi_begin(stdout, 200, "Binding");
-		fputs("<h1>Binding ", stdout);
-		fa_html(stdout, o.id);
-		fputs("</h1>\n", stdout);
-		row(o.b, 0);
-		printf("<p>Status: ");
-		fa_html(stdout, jstr(o.b, "status"));
-		fputs("</p>", stdout);
-		fa_cgi_end(stdout);
+		binding_page(&o);
 	} else
 		page(404, "Not found", "no such page");
 	fa_vault_close(&vault);

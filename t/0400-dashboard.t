@@ -76,4 +76,25 @@ like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the same callback again is refused"
+
+# One binding: token health, reference data age, recent events; and the
+# Disconnect button, a POST with the CSRF token.
+get acme:pw-a /dashboard/bindings/b3 >/dev/null
+like "$T/b" 'Access token expires' "token health on the binding page"
+like "$T/b" 'Reference data fetched' "reference data age"
+like "$T/b" 'connect: ok' "recent audit events"
+tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data '' \
+    "$WEB/dashboard/bindings/b3/disconnect")
+[ "$code" = 403 ]; ok $? "Disconnect without the CSRF token: refused"
+[ "$(fa-vault show b3 | jq -r .status)" = connected ]; ok $? "and nothing changed"
+code=$(curl -sS -u other:pw-o -o /dev/null -w '%{http_code}' --data "csrf=$tok" \
+    "$WEB/dashboard/bindings/b3/disconnect")
+[ "$code" = 403 ] || [ "$code" = 404 ]; ok $? "another tenant cannot disconnect it ($code)"
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$tok" \
+    "$WEB/dashboard/bindings/b3/disconnect")
+[ "$code" = 303 ]; ok $? "Disconnect with the token: 303"
+[ "$(fa-vault show b3 | jq -r .status)" = disconnected ]; ok $? "b3 disconnected"
+get acme:pw-a /dashboard/bindings >/dev/null
+like "$T/b" 'three.example.com &mdash; disconnected' "the bindings page says so"
 done_testing
