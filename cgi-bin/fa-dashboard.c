@@ -617,6 +617,185 @@ disconnect_page(const char *path)
 	    "Settings, Connected apps");
 }
 
+static const char *paymethods[] = { "checkmo", "banktransfer",
+	"cashondelivery", "paypal_express", "stripe_payments", NULL };
+static const char *ptypes[] = { "simple", "configurable", "virtual",
+	"downloadable", "bundle", "grouped", NULL };
+
+struct settingsarg {
+	const char	*id;
+	json_t		*b;
+	json_t		*cache;
+};
+
+static int
+getsettings(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct settingsarg *sa = a;
+	int r;
+
+	if ((r = fa_getjson(v->bindings, t, sa->id, &sa->b, 0)) != 0)
+		return r == DB_NOTFOUND ? 0 : r;
+	if ((r = fa_getjson(v->cache, t, sa->id, &sa->cache, 0)) != 0)
+		return r == DB_NOTFOUND ? 0 : r;
+	return 0;
+}
+
+/* <select name=NAME> of the array's members (value key, label key),
+ * the current choice selected. */
+static void
+dropdown(const char *name, json_t *items, const char *vk, const char *lk,
+    const char *cur)
+{
+	json_t *it;
+	size_t i;
+
+	printf("<select name=\"%s\"><option value=\"\">(none)</option>", name);
+	json_array_foreach(items, i, it) {
+		const char *v = json_is_string(it) ? json_string_value(it) :
+		    jstr(it, vk);
+		const char *l = json_is_string(it) ? v : jstr(it, lk);
+
+		fputs("<option value=\"", stdout);
+		fa_html(stdout, v);
+		fputs(strcmp(v, cur) == 0 ? "\" selected>" : "\">", stdout);
+		fa_html(stdout, l);
+		fputs("</option>", stdout);
+	}
+	fputs("</select>", stdout);
+}
+
+/* Is v one of the values the cache offers? Only those are saved. */
+static int
+offered(json_t *items, const char *vk, const char *v)
+{
+	json_t *it;
+	size_t i;
+
+	if (*v == '\0')
+		return 1;
+	json_array_foreach(items, i, it)
+		if (strcmp(json_is_string(it) ? json_string_value(it) :
+		    jstr(it, vk), v) == 0)
+			return 1;
+	return 0;
+}
+
+static void __attribute__((noreturn))
+settings_page(const char *id, const char *method)
+{
+	struct settingsarg sa = { id, NULL, NULL };
+	struct fa_query q;
+	json_t *set, *banks, *cats, *types;
+	const char *tok = NULL, *len = getenv("CONTENT_LENGTH"), *v, *action;
+	char body[FA_QMAXLEN + 1], out[512], tk[44], key[96];
+	char *argv[40], *kv[34];
+	int i, n = 0, st;
+	long l;
+
+	if (!fa_validname(id, 65) || fa_vault_txn(&vault, getsettings,
+	    &sa) == -1 || sa.b == NULL || strcmp(jstr(sa.b, "tenant"),
+	    tenant) != 0)
+		page(404, "Not found", "no such binding");
+	set = json_object_get(sa.b, "settings");
+	banks = json_object_get(sa.cache, "bank_accounts");
+	cats = json_object_get(sa.cache, "income_categories");
+	types = json_object_get(sa.cache, "item_types");
+	if (strcmp(method, "POST") == 0) {
+		l = len != NULL ? strtol(len, NULL, 10) : -1;
+		if (l < 0 || l > FA_QMAXLEN ||
+		    fread(body, 1, (size_t)l, stdin) != (size_t)l)
+			page(400, "Bad request", "the form could not be read");
+		body[l] = '\0';
+		if (fa_query_parse(&q, body) == -1 ||
+		    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
+			page(403, "Forbidden", "this form has expired or did "
+			    "not come from the dashboard: go back and try "
+			    "again");
+		fa_vault_close(&vault);
+		if (fa_query_get(&q, "action", &action) == 0 && action != NULL &&
+		    strcmp(action, "refresh") == 0) {
+			argv[0] = "fa-prefetch";
+			argv[1] = (char *)id;
+			argv[2] = NULL;
+			st = run(argv, -1, out, sizeof(out));
+			if (st != 0)
+				page(503, "Not refreshed", "FreeAgent could not "
+				    "be reached; the reference data you had is "
+				    "kept. Try again in a few minutes");
+		} else {
+			argv[n++] = "fa-vault";
+			argv[n++] = "set";
+			argv[n++] = (char *)id;
+#define ADD(field, items, vk) do { \
+	if (fa_query_get(&q, field, &v) == -1 || v == NULL) v = ""; \
+	if (!offered(items, vk, v)) \
+		page(400, "Bad choice", "a choice is not among FreeAgent's"); \
+	snprintf(key, sizeof(key), "settings.%s=%s", field, v); \
+	if ((kv[n - 3] = strdup(key)) == NULL) \
+		page(503, "Unavailable", "out of memory"); \
+	argv[n] = kv[n - 3]; n++; } while (0)
+			ADD("default_income_category", cats, "url");
+			ADD("default_bank_account", banks, "url");
+			for (i = 0; paymethods[i] != NULL; i++) {
+				char f[48];
+				snprintf(f, sizeof(f), "pay_%s", paymethods[i]);
+				ADD(f, json_object_get(sa.cache,
+				    "payment_targets"), "url");
+			}
+			for (i = 0; ptypes[i] != NULL; i++) {
+				char f[48];
+				snprintf(f, sizeof(f), "item_%s", ptypes[i]);
+				ADD(f, types, "");
+			}
+#undef ADD
+			argv[n] = NULL;
+			if (run(argv, -1, out, sizeof(out)) != 0)
+				page(503, "Not saved", "the settings could not be "
+				    "saved; try again");
+		}
+		snprintf(out, sizeof(out), "/dashboard/settings/%s", id);
+		redirect(out, NULL);
+	}
+	csrf((long)(time(NULL) / 86400), tk);
+	fa_cgi_begin(stdout, 200, "Settings");
+	fputs("<h1>Settings for ", stdout);
+	fa_html(stdout, jstr(sa.b, "magento"));
+	fputs("</h1>\n", stdout);
+	if (sa.cache == NULL)
+		fputs("<p>No reference data yet: refresh it below.</p>\n",
+		    stdout);
+	fputs("<form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
+	    "value=\"", stdout);
+	fa_html(stdout, tk);
+	fputs("\"><p>Default income category ", stdout);
+	dropdown("default_income_category", cats, "url", "description",
+	    jstr(set, "default_income_category"));
+	fputs("</p><p>Default bank account ", stdout);
+	dropdown("default_bank_account", banks, "url", "name",
+	    jstr(set, "default_bank_account"));
+	fputs("</p><h2>Payment methods</h2>\n", stdout);
+	for (i = 0; paymethods[i] != NULL; i++) {
+		snprintf(key, sizeof(key), "pay_%s", paymethods[i]);
+		printf("<p>%s ", paymethods[i]);
+		dropdown(key, json_object_get(sa.cache, "payment_targets"),
+		    "url", "name", jstr(set, key));
+		fputs("</p>\n", stdout);
+	}
+	fputs("<h2>Item types</h2>\n", stdout);
+	for (i = 0; ptypes[i] != NULL; i++) {
+		snprintf(key, sizeof(key), "item_%s", ptypes[i]);
+		printf("<p>%s ", ptypes[i]);
+		dropdown(key, types, "", "", jstr(set, key));
+		fputs("</p>\n", stdout);
+	}
+	fputs("<p><button type=\"submit\">Save</button> <button "
+	    "type=\"submit\" name=\"action\" value=\"refresh\">Refresh "
+	    "reference data</button></p></form>\n", stdout);
+	fa_cgi_end(stdout);
+	exit(0);
+}
+
 int
 main(void)
 {
@@ -654,6 +833,9 @@ main(void)
 		fa_vault_close(&vault);
 		callback_page();
 	}
+	if (path != NULL && strncmp(path, "/settings/", 10) == 0 &&
+	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
+		settings_page(path + 10, method);
 	if (path != NULL && strncmp(path, "/bindings/", 10) == 0 &&
 	    strcmp(method, "POST") == 0 && strlen(path) > 21 &&
 	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)

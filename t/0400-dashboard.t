@@ -77,6 +77,40 @@ code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the same callback again is refused"
 
+# Settings: the dropdowns come from the reference cache; only its values
+# are saved; saving and refreshing are POSTs with the CSRF token.
+fa-prefetch b1 >"$T/cache1"
+get acme:pw-a /dashboard/settings/b1 >/dev/null
+cat1=$(jq -r '.income_categories[0].description' "$T/cache1")
+bank1=$(jq -r '.bank_accounts[0].name' "$T/cache1")
+like "$T/b" "$cat1" "the income categories dropdown has FreeAgent's categories"
+like "$T/b" "$bank1" "the bank account dropdown has FreeAgent's accounts"
+like "$T/b" '>Hours<' "the item-type map offers FreeAgent's item types"
+stok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
+[ "$(get other:pw-o /dashboard/settings/b1)" = 404 ]; ok $? "another tenant's settings: 404"
+caturl=$(jq -r '.income_categories[2].url' "$T/cache1")
+bankurl=$(jq -r '.payment_targets[0].url' "$T/cache1")
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' \
+    --data-urlencode "default_income_category=$caturl" "$WEB/dashboard/settings/b1")
+[ "$code" = 403 ]; ok $? "saving without the CSRF token: refused"
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok" \
+    --data-urlencode "default_income_category=http://evil.example/x" "$WEB/dashboard/settings/b1")
+[ "$code" = 400 ]; ok $? "a value FreeAgent did not offer: refused"
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok" \
+    --data-urlencode "default_income_category=$caturl" \
+    --data-urlencode "pay_paypal_express=$bankurl" \
+    --data-urlencode "item_virtual=Services" "$WEB/dashboard/settings/b1")
+[ "$code" = 303 ]; ok $? "save: 303"
+fa-vault show b1 | jq -e --arg c "$caturl" --arg b "$bankurl" '.settings.default_income_category == $c
+    and .settings.pay_paypal_express == $b and .settings.item_virtual == "Services"' >/dev/null
+ok $? "the choices are in the binding's settings"
+fa-vault log b1 | grep -q '"event":"set"'; ok $? "and audited"
+before=$(count 'GET /v2/categories')
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok&action=refresh" \
+    "$WEB/dashboard/settings/b1")
+[ "$code" = 303 ] && [ "$(count 'GET /v2/categories')" -gt "$before" ]
+ok $? "Refresh reference data fetches it again"
+
 # One binding: token health, reference data age, recent events; and the
 # Disconnect button, a POST with the CSRF token.
 get acme:pw-a /dashboard/bindings/b3 >/dev/null
