@@ -68,6 +68,10 @@ deps:
 	      apt-get install -y -q $$missing >/dev/null; }; \
 	fi
 
+demo: deps
+	$(MAKE) all
+	./t/demo
+
 check: deps
 	$(MAKE) all
 	prove -j2 t/
@@ -92,4 +96,4 @@ uninstall:
 clean:
 	rm -f $(BIN) $(CGI) $(TESTBIN) lib/*.o
 
-.PHONY: all deps check install uninstall clean
+.PHONY: all deps check demo install uninstall clean

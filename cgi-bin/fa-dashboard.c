@@ -73,12 +73,16 @@ row(json_t *b, int link)
 		fputs("Magento ", stdout);
 		fa_html(stdout, jstr(b, "magento"));
 		if (strcmp(st, "needs_reconnect") == 0)
-			fputs(" &mdash; FreeAgent refused access: Reconnect",
-			    stdout);
+			fputs(" &mdash; FreeAgent refused access", stdout);
 		else if (strcmp(st, "disconnected") == 0)
 			fputs(" &mdash; disconnected", stdout);
 		else
 			fputs(" &mdash; FreeAgent not connected yet", stdout);
+		fputs(" <a href=\"/dashboard/connect-freeagent?binding=",
+		    stdout);
+		fa_html(stdout, id);
+		fputs(strcmp(st, "pending") == 0 ? "\">Connect FreeAgent</a>" :
+		    "\">Reconnect</a>", stdout);
 	}
 	if (link) {
 		fputs(" <a href=\"/dashboard/bindings/", stdout);

@@ -1,0 +1,24 @@
+#!/bin/sh
+# make demo's script: it starts the stand-in and lighttpd, prints a
+# dashboard URL that works, and stops everything it started.
+. "$(dirname "$0")/lib.sh"
+
+"$TOP/t/demo" >"$T/demo.out" 2>&1 &
+demo=$!
+i=0
+until grep -q 'dashboard/bindings' "$T/demo.out" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 1000 ] && kill -0 $demo 2>/dev/null || break
+	sleep 0.01
+done
+url=$(grep -o 'http://127.0.0.1:[0-9]*/dashboard/bindings' "$T/demo.out")
+[ -n "$url" ]; ok $? "the demo prints the dashboard URL"
+curl -sS -u demo:demo "$url" >"$T/page"
+like "$T/page" 'your-shop.example.com &mdash; FreeAgent not connected yet' "the page answers, a pending binding on it"
+like "$T/page" 'Connect FreeAgent' "with the Connect FreeAgent button"
+dir=$(sed -n 's/.*its files are in //p' "$T/demo.out")
+kill -TERM $demo
+wait $demo
+pgrep -f "fa-demo" >"$T/left"
+[ ! -s "$T/left" ]; ok $? "stopping it stops the servers it started"
+done_testing
