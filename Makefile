@@ -15,7 +15,8 @@ MAN7 = man/fa.7
 TESTBIN = t/rawdb
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
-	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd
+	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
+	chromium nodejs
 
 all: $(BIN) $(CGI) $(TESTBIN)
 
@@ -67,6 +68,9 @@ deps:
 	    { apt-get update -q >/dev/null && \
 	      apt-get install -y -q $$missing >/dev/null; }; \
 	fi
+	@# The browser test's driver; the browser is Debian's chromium.
+	@[ -d t/browser/node_modules/playwright-core ] || \
+	    (cd t/browser && npm ci --no-audit --no-fund >/dev/null)
 
 demo: deps
 	$(MAKE) all

@@ -33,7 +33,7 @@ fa_cgi_begin(FILE *fp, int status, const char *title)
 	fprintf(fp, "Status: %d\r\n"
 	    "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Security-Policy: default-src 'none'; style-src 'self' "
-	    "'unsafe-inline'; form-action 'self'; frame-ancestors 'none'\r\n"
+	    "'unsafe-inline'; frame-ancestors 'none'\r\n"
 	    "X-Frame-Options: DENY\r\n"
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
