@@ -12,6 +12,7 @@ MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 	man/fa-revoke.1 man/fa-prefetch.1
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
+MAN8 = man/fa-dashboard.8
 TESTBIN = t/rawdb
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
@@ -83,17 +84,21 @@ check: deps
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
-	    $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
+	    $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7 \
+	    $(DESTDIR)$(MANPREFIX)/man8 $(DESTDIR)$(PREFIX)/lib/fa
 	cp -f $(BIN) $(DESTDIR)$(PREFIX)/bin/
 	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
 	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
+	cp -f $(MAN8) $(DESTDIR)$(MANPREFIX)/man8/
+	cp -f $(CGI) $(DESTDIR)$(PREFIX)/lib/fa/
 	mkdir -p $(DESTDIR)/etc/cron.d
 	sed 's|/usr/local|$(PREFIX)|g' cron.d/fa >$(DESTDIR)/etc/cron.d/fa
 
 uninstall:
 	for f in $(BIN); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
-	for f in $(MAN1) $(MAN5) $(MAN7); do \
+	rm -f $(DESTDIR)$(PREFIX)/lib/fa/fa-dashboard
+	for f in $(MAN1) $(MAN5) $(MAN7) $(MAN8); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
 	rm -f $(DESTDIR)/etc/cron.d/fa
 

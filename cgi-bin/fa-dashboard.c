@@ -75,7 +75,9 @@ row(json_t *b, int link)
 		if (strcmp(st, "needs_reconnect") == 0)
 			fputs(" &mdash; FreeAgent refused access", stdout);
 		else if (strcmp(st, "disconnected") == 0)
-			fputs(" &mdash; disconnected", stdout);
+			fputs(" &mdash; disconnected (to cut FreeAgent off "
+			    "completely, remove the app there under Settings "
+			    "&rarr; Connected apps)", stdout);
 		else
 			fputs(" &mdash; FreeAgent not connected yet", stdout);
 		fputs(" <a href=\"/dashboard/connect-freeagent?binding=",
@@ -241,12 +243,15 @@ cookie_state(char *buf, size_t sz)
 	return NULL;
 }
 
+/* Plain http from this very host (the demo, the tests): the only case
+ * where the state cookie goes without Secure. */
 static int
 loopback(void)
 {
-	const char *h = getenv("HTTPS");
+	const char *h = getenv("HTTPS"), *a = getenv("REMOTE_ADDR");
 
-	return h == NULL || strcmp(h, "on") != 0;
+	return (h == NULL || strcmp(h, "on") != 0) && a != NULL &&
+	    (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
 }
 
 static void __attribute__((noreturn))
@@ -412,6 +417,7 @@ callback_page(void)
 	rs = run(store, p[0], out, sizeof(out));
 	close(p[0]);
 	rx = -1;
+	stt = 1 << 8;
 	while (waitpid(pid, &stt, 0) == -1)
 		if (errno != EINTR)
 			break;
@@ -616,6 +622,9 @@ disconnect_page(const char *path)
 		page(404, "Not found", "no such binding");
 	if (st == 0)
 		redirect("/dashboard/bindings", NULL);
+	if (st == 75 || st < 0)
+		page(503, "Not disconnected", "nothing changed; try again in a "
+		    "moment");
 	page(200, "Disconnected", "the binding is disconnected here, but "
 	    "FreeAgent could not be told: remove the app in FreeAgent under "
 	    "Settings, Connected apps");
@@ -692,7 +701,7 @@ settings_page(const char *id, const char *method)
 	struct fa_query q;
 	json_t *set, *banks, *cats, *types;
 	const char *tok = NULL, *len = getenv("CONTENT_LENGTH"), *v, *action;
-	char body[FA_QMAXLEN + 1], out[512], tk[44], key[96];
+	char body[FA_QMAXLEN + 1], out[512], tk[44], key[1200];
 	char *argv[40], *kv[34];
 	int i, n = 0, st;
 	long l;
@@ -735,7 +744,9 @@ settings_page(const char *id, const char *method)
 	if (fa_query_get(&q, field, &v) == -1 || v == NULL) v = ""; \
 	if (!offered(items, vk, v)) \
 		page(400, "Bad choice", "a choice is not among FreeAgent's"); \
-	snprintf(key, sizeof(key), "settings.%s=%s", field, v); \
+	if ((size_t)snprintf(key, sizeof(key), "settings.%s=%s", field, v) >= \
+	    sizeof(key)) \
+		page(400, "Bad choice", "a choice is too long"); \
 	if ((kv[n - 3] = strdup(key)) == NULL) \
 		page(503, "Unavailable", "out of memory"); \
 	argv[n] = kv[n - 3]; n++; } while (0)

@@ -77,6 +77,33 @@ code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the same callback again is refused"
 
+# A wrong CSRF token; another tenant finishing acme's connect; declined.
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' \
+    --data "binding=b3&csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" "$WEB/dashboard/connect-freeagent")
+[ "$code" = 403 ]; ok $? "a wrong CSRF token is refused"
+fa-vault add -t acme b4 magento=four.example.com
+J2="$T/jar2"
+curl -sS -c "$J2" -b "$J2" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=b4" >"$T/form"
+tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/form")
+loc=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o /dev/null -w '%{redirect_url}' \
+    --data "binding=b4&csrf=$tok" "$WEB/dashboard/connect-freeagent")
+qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$loc"); qs=${qs#*\?}
+code=$(curl -sS -c "$J2" -b "$J2" -u other:pw-o -o "$T/b" -w '%{http_code}' \
+    "$WEB/dashboard/freeagent-callback?$qs")
+[ "$code" = 400 ] && [ "$(fa-vault show b4 | jq -r .status)" = pending ]
+ok $? "another tenant with acme's state and cookie: refused, nothing changed"
+ctl POST consent '{"mode":"decline"}' >/dev/null
+curl -sS -c "$J2" -b "$J2" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=b4" >"$T/form"
+tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/form")
+loc=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o /dev/null -w '%{redirect_url}' \
+    --data "binding=b4&csrf=$tok" "$WEB/dashboard/connect-freeagent")
+qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$loc"); qs=${qs#*\?}
+code=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
+    "$WEB/dashboard/freeagent-callback?$qs")
+[ "$code" = 403 ]; ok $? "declined consent: a page, not an error"
+like "$T/b" 'declined' "that says it was declined"
+ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+
 # Settings: the dropdowns come from the reference cache; only its values
 # are saved; saving and refreshing are POSTs with the CSRF token.
 fa-prefetch b1 >"$T/cache1"
