@@ -43,6 +43,7 @@ ok $(( $? == 0 )) "no token in any page or the web server's log"
 # The connect flow in the browser's shoes (curl with a cookie jar).
 fa-vault add -t acme b3 magento=three.example.com
 ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+
 J="$T/jar"
 curl -sS -c "$J" -b "$J" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=b3" >"$T/form"
 like "$T/form" 'Connect FreeAgent</button>' "the Connect FreeAgent button"
@@ -103,6 +104,51 @@ code=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
 [ "$code" = 403 ]; ok $? "declined consent: a page, not an error"
 like "$T/b" 'declined' "that says it was declined"
 ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+# browse B: connect B through the pages, as acme; the callback's status
+# in $code, its page in $T/b.
+browse() {
+	curl -sS -c "$J2" -b "$J2" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=$1" >"$T/form"
+	_tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/form")
+	_loc=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o /dev/null -w '%{redirect_url}' \
+	    --data "binding=$1&csrf=$_tok" "$WEB/dashboard/connect-freeagent")
+	_qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$_loc"); _qs=${_qs#*\?}
+	code=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
+	    "$WEB/dashboard/freeagent-callback?$_qs")
+}
+ctl POST consent '{"mode":"approve","company":"1002"}' >/dev/null
+browse b1
+[ "$code" = 403 ] && grep -q 'locked to another' "$T/b"
+ok $? "reconnecting b1 to another company: a page that says it is locked"
+[ "$(fa-vault show b1 | jq -r .company.id)" = 1001 ]; ok $? "b1 keeps its company"
+ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"503","count":1}' >/dev/null
+browse b4
+[ "$code" = 503 ] && grep -q 'FreeAgent could not be reached' "$T/b"
+ok $? "FreeAgent down: a page that says so"
+[ "$(fa-vault show b4 | jq -r .status)" = pending ]; ok $? "b4 still pending"
+
+# browse B: connect B through the pages, as acme; the callback's status
+# in $code, its page in $T/b.
+browse() {
+	curl -sS -c "$J2" -b "$J2" -u acme:pw-a "$WEB/dashboard/connect-freeagent?binding=$1" >"$T/form"
+	_tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/form")
+	_loc=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o /dev/null -w '%{redirect_url}' \
+	    --data "binding=$1&csrf=$_tok" "$WEB/dashboard/connect-freeagent")
+	_qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$_loc"); _qs=${_qs#*\?}
+	code=$(curl -sS -c "$J2" -b "$J2" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
+	    "$WEB/dashboard/freeagent-callback?$_qs")
+}
+ctl POST consent '{"mode":"approve","company":"1002"}' >/dev/null
+browse b1
+[ "$code" = 403 ] && grep -q 'locked to another' "$T/b"
+ok $? "reconnecting b1 to another company: a page that says it is locked"
+[ "$(fa-vault show b1 | jq -r .company.id)" = 1001 ]; ok $? "b1 keeps its company"
+ctl POST consent '{"mode":"approve","company":"1003"}' >/dev/null
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"503","count":1}' >/dev/null
+browse b4
+[ "$code" = 503 ] && grep -q 'FreeAgent could not be reached' "$T/b"
+ok $? "FreeAgent down: a page that says so"
+[ "$(fa-vault show b4 | jq -r .status)" = pending ]; ok $? "b4 still pending"
 
 # Settings: the dropdowns come from the reference cache; only its values
 # are saved; saving and refreshing are POSTs with the CSRF token.
