@@ -278,36 +278,6 @@ cmd_tenant(int argc, char *argv[])
 
 /* ---- bindings ---- */
 
-/* Calls fn for every binding of a tenant (through the index). */
-static int
-each_binding(struct fa_vault *v, DB_TXN *t, const char *tenant,
-    int (*fn)(json_t *, void *), void *arg)
-{
-	DBC *c;
-	DBT sk, pk, d;
-	json_t *j;
-	uint32_t op = DB_SET;
-	int r;
-
-	if ((r = v->bytenant->cursor(v->bytenant, t, &c, 0)) != 0)
-		return r;
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&d, 0, sizeof(d));
-	sk.data = (void *)tenant;
-	sk.size = strlen(tenant);
-	while ((r = c->pget(c, &sk, &pk, &d, op)) == 0) {
-		op = DB_NEXT_DUP;
-		if ((j = json_loadb(d.data, d.size, 0, NULL)) == NULL)
-			continue;
-		r = fn(j, arg);
-		json_decref(j);
-		if (r != 0)
-			break;
-	}
-	c->close(c);
-	return r == DB_NOTFOUND ? 0 : r;
-}
 
 struct count {
 	const char	*skip;		/* binding not to count */
@@ -363,7 +333,7 @@ binding_add(struct fa_vault *v, DB_TXN *t, void *a)
 		return r;
 	}
 	c.companies = json_object();
-	r = each_binding(v, t, aa->tenant, count_one, &c);
+	r = fa_each_binding(v, t, aa->tenant, count_one, &c);
 	json_decref(c.companies);
 	if (r == 0)
 		r = planof(tj, &p);
@@ -484,7 +454,7 @@ binding_ls(struct fa_vault *v, DB_TXN *t, void *a)
 		return r == DB_NOTFOUND ?
 		    fa_seterr(66, "no tenant %s", la->tenant) : r;
 	json_decref(tj);
-	return each_binding(v, t, la->tenant, ls_one, NULL);
+	return fa_each_binding(v, t, la->tenant, ls_one, NULL);
 }
 
 static void
@@ -809,7 +779,7 @@ token_store(struct fa_vault *v, DB_TXN *t, void *a)
 	}
 	c.skip = sa->id;
 	c.companies = json_object();
-	if ((r = each_binding(v, t, sa->tenant, count_one, &c)) != 0)
+	if ((r = fa_each_binding(v, t, sa->tenant, count_one, &c)) != 0)
 		goto out;
 	p = NULL;
 	if (tj != NULL && (r = planof(tj, &p)) != 0)

@@ -95,30 +95,18 @@ row(json_t *b, int link)
 }
 
 static int
+collect(json_t *b, void *a)
+{
+	return json_array_append(a, b);
+}
+
+static int
 list(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	json_t **out = a;
-	DBC *c;
-	DBT sk, pk, d;
-	json_t *b;
-	uint32_t op = DB_SET;
-	int r;
 
 	*out = json_array();
-	if ((r = v->bytenant->cursor(v->bytenant, t, &c, DB_READ_COMMITTED)) != 0)
-		return r;
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&d, 0, sizeof(d));
-	sk.data = (void *)tenant;
-	sk.size = strlen(tenant);
-	while ((r = c->pget(c, &sk, &pk, &d, op)) == 0) {
-		op = DB_NEXT_DUP;
-		if ((b = json_loadb(d.data, d.size, 0, NULL)) != NULL)
-			json_array_append_new(*out, b);
-	}
-	c->close(c);
-	return r == DB_NOTFOUND ? 0 : r;
+	return fa_each_binding(v, t, tenant, collect, *out);
 }
 
 struct one {

@@ -941,3 +941,34 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 		json_decref(log[i]);
 	return r;
 }
+
+int
+fa_each_binding(struct fa_vault *v, DB_TXN *t, const char *tenant,
+    int (*fn)(json_t *, void *), void *arg)
+{
+	DBC *c;
+	DBT sk, pk, d;
+	json_t *j;
+	uint32_t op = DB_SET;
+	int r;
+
+	if ((r = v->bytenant->cursor(v->bytenant, t, &c,
+	    DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&d, 0, sizeof(d));
+	sk.data = (void *)tenant;
+	sk.size = strlen(tenant);
+	while ((r = c->pget(c, &sk, &pk, &d, op)) == 0) {
+		op = DB_NEXT_DUP;
+		if ((j = json_loadb(d.data, d.size, 0, NULL)) == NULL)
+			continue;
+		r = fn(j, arg);
+		json_decref(j);
+		if (r != 0)
+			break;
+	}
+	c->close(c);
+	return r == DB_NOTFOUND ? 0 : r;
+}

@@ -100,6 +100,10 @@ void	 fa_client_worked(struct fa_vault *, const char *endpoint,
  * there is room. */
 int	 fa_rate_take(struct fa_vault *, DB_TXN *, const char **keys,
 	    const long *limits, int n, int64_t *wait);
+/* Calls fn for every binding of a tenant, through the tenant index; a
+ * non-zero return from fn stops the walk and is returned. */
+int	 fa_each_binding(struct fa_vault *, DB_TXN *, const char *tenant,
+	    int (*fn)(json_t *, void *), void *arg);
 int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
 	    char (*ids)[65], int max, int *n);
 

@@ -20,7 +20,7 @@ fa-vault add -t acme p1 magento=p.example
 ok $? "and one still pending"
 
 ctl POST reset >/dev/null
-ctl POST config '{"latency_ms":200,"rate_limits":false}' >/dev/null
+ctl POST config '{"latency_ms":500,"rate_limits":false}' >/dev/null
 ctl POST revoke '{"company":"1003"}' >/dev/null
 fa-vault ls | jq -r '.id + " " + (.tokver|tostring)' | sort >"$T/before"
 fa-refresh --due >"$T/out" 2>"$T/err" &
