@@ -80,6 +80,26 @@ demo: deps
 check: deps
 	$(MAKE) all
 	prove -j2 t/
+	$(MAKE) check-asan
+
+# The whole suite again against a copy built with AddressSanitizer and
+# UndefinedBehaviorSanitizer; any report in .asan/log fails it.
+ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+check-asan: deps
+	rm -rf .asan
+	mkdir -p .asan/t .asan/log
+	cp -R Makefile config.mk lib bin cgi-bin .asan/
+	cp t/rawdb.c .asan/t/
+	cd .asan && $(MAKE) clean >/dev/null && \
+	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
+	FA_BUILD=`pwd`/.asan \
+	ASAN_OPTIONS=log_path=`pwd`/.asan/log/asan \
+	LSAN_OPTIONS=suppressions=`pwd`/t/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=log_path=`pwd`/.asan/log/ubsan:print_stacktrace=1 \
+	    prove -j2 t/
+	@if [ -n "`ls .asan/log`" ]; then cat .asan/log/*; \
+	    echo "check-asan: sanitizer reports above"; exit 1; fi
 
 
 install: all
@@ -105,4 +125,4 @@ uninstall:
 clean:
 	rm -f $(BIN) $(CGI) $(TESTBIN) lib/*.o
 
-.PHONY: all deps check demo install uninstall clean
+.PHONY: all deps check check-asan demo install uninstall clean

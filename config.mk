@@ -17,5 +17,7 @@ CURL_LIBS = `$(PKG) --libs libcurl`
 DB_LIBS = -ldb-5.3
 
 CC = cc
-CFLAGS = -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -DFA_CONFDIR=\"$(CONFDIR)\"
-LDFLAGS =
+# SANFLAGS: make check-asan builds a copy with the sanitizers on
+SANFLAGS =
+CFLAGS = -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -DFA_CONFDIR=\"$(CONFDIR)\" $(SANFLAGS)
+LDFLAGS = $(SANFLAGS)

@@ -496,6 +496,7 @@ binding_show(struct fa_vault *v, DB_TXN *t, void *a)
 	size_t len;
 	int r;
 
+	json_decref(sa->out);	/* a transaction retried */
 	if ((r = fa_getjson(v->bindings, t, sa->id, &sa->out, 0)) != 0)
 		return r == DB_NOTFOUND ?
 		    fa_seterr(66, "no binding %s", sa->id) : r;

@@ -419,8 +419,10 @@ fa_vault_close(struct fa_vault *v)
 static int
 getrekey(struct fa_vault *v, DB_TXN *t, void *a)
 {
-	int r = fa_getjson(v->meta, t, "rekey", (json_t **)a, 0);
+	int r;
 
+	json_decref(*(json_t **)a);	/* a transaction retried */
+	r = fa_getjson(v->meta, t, "rekey", (json_t **)a, 0);
 	return r == DB_NOTFOUND ? 0 : r;
 }
 

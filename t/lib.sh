@@ -1,7 +1,9 @@
 # t/lib.sh: sourced by every test. TAP helpers and a fresh vault.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-PATH=$TOP/bin:$TOP/t:$PATH
+# FA_BUILD: where the programs were built (make check-asan: a sanitizer copy)
+B=${FA_BUILD:-$TOP}
+PATH=$B/bin:$B/t:$TOP/t:$PATH
 export PATH
 unset FA_CONFIG
 T=$(mktemp -d "${TMPDIR:-/tmp}/fa-t.XXXXXX")
@@ -130,9 +132,11 @@ webserver() {
 	server.bind = "127.0.0.1"
 	server.port = $_port
 	server.errorlog = "$T/lighttpd.err"
-	alias.url = ("/dashboard" => "$TOP/cgi-bin/fa-dashboard")
+	alias.url = ("/dashboard" => "$B/cgi-bin/fa-dashboard")
 	cgi.assign = ("/fa-dashboard" => "")
-	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG", "FA_BINDIR" => "$TOP/bin")
+	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG", "FA_BINDIR" => "$B/bin",
+	    "ASAN_OPTIONS" => "${ASAN_OPTIONS:-}", "UBSAN_OPTIONS" => "${UBSAN_OPTIONS:-}",
+	    "LSAN_OPTIONS" => "${LSAN_OPTIONS:-}")
 	auth.backend = "plain"
 	auth.backend.plain.userfile = "$T/users"
 	auth.require = ("/dashboard" => ("method" => "basic", "realm" => "fa", "require" => "valid-user"))

@@ -24,6 +24,7 @@ static struct fa_conf conf;
 static struct fa_vault v;
 static DB *db;
 static char **args;
+static void *kbuf, *dbuf;	/* the keys and data given in hex */
 
 static DB *
 pick(const char *name)
@@ -68,7 +69,8 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 	/* "x:HEX" names a binary key (states are keyed by a hash). */
 	if (strncmp(args[1], "x:", 2) == 0) {
 		n = strlen(args[1] + 2) / 2;
-		k.data = malloc(n + 1);
+		free(kbuf);	/* a transaction retried */
+		k.data = kbuf = malloc(n + 1);
 		if (sodium_hex2bin(k.data, n, args[1] + 2, strlen(args[1] + 2),
 		    NULL, &n, NULL) != 0)
 			errx(65, "bad hex key");
@@ -95,7 +97,8 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 		return 0;
 	}
 	n = strlen(args[2]) / 2;
-	d.data = malloc(n + 1);
+	free(dbuf);
+	d.data = dbuf = malloc(n + 1);
 	if (sodium_hex2bin(d.data, n, args[2], strlen(args[2]), NULL, &n,
 	    NULL) != 0)
 		errx(65, "bad hex");
@@ -120,5 +123,7 @@ main(int argc, char *argv[])
 	if (fa_vault_txn(&v, run, NULL) == -1)
 		fa_die();
 	fa_vault_close(&v);
+	free(kbuf);
+	free(dbuf);
 	return 0;
 }
