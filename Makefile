@@ -13,11 +13,11 @@ MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 MAN8 = man/fa-dashboard.8
-TESTBIN = t/rawdb
+TESTBIN = t/rawdb t/procscan
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
-	chromium nodejs
+	chromium nodejs clang libclang-rt-14-dev
 
 all: $(BIN) $(CGI) $(TESTBIN)
 
@@ -57,6 +57,8 @@ cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o $(LIBOBJ)
 
 t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)
+t/procscan: t/procscan.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ t/procscan.c
 
 deps:
 	@missing=; for p in $(DEBS); do \
@@ -90,7 +92,7 @@ check-asan: deps
 	rm -rf .asan
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
-	cp t/rawdb.c .asan/t/
+	cp t/rawdb.c t/procscan.c .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
 	FA_BUILD=`pwd`/.asan \
@@ -122,7 +124,68 @@ uninstall:
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
 	rm -f $(DESTDIR)/etc/cron.d/fa
 
+# libFuzzer targets, one for each parser of untrusted input (fuzz/*.c),
+# linked with their own instrumented copy of lib/ in fuzz/obj.
+# check-fuzz: a fixed seed and number of runs (target:runs, about 5 s
+# each) over a copy of the committed corpus fuzz/corpus/TARGET.
+# fuzz: FUZZTIME seconds each; new inputs go to fuzz/scratch/TARGET.
+# Either way an input that fails is kept as fuzz/scratch/TARGET-crash-*.
+FUZZCC = clang
+FUZZFLAGS = -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
+	fuzz/seal
+FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
+	fuzz/obj/seal.o fuzz/obj/vault.o fuzz/obj/url.o fuzz/obj/http.o \
+	fuzz/obj/oauth.o fuzz/obj/cgi.o
+FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
+	fadoc:30000 conf:500000 seal:900000
+FUZZTIME = 300
+FUZZOPT = -max_len=8192 -timeout=25
+
+$(FUZZOBJ): lib/*.c lib/*.h
+	@mkdir -p fuzz/obj
+	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) \
+	    $(CURL_CFLAGS) -Ilib -c -o $@ lib/`basename $@ .o`.c
+fuzz/query: fuzz/query.c
+fuzz/cookie: fuzz/cookie.c
+fuzz/link: fuzz/link.c
+fuzz/token: fuzz/token.c
+fuzz/fadoc: fuzz/fadoc.c
+fuzz/conf: fuzz/conf.c
+fuzz/seal: fuzz/seal.c
+$(FUZZ): $(FUZZOBJ) lib/*.h
+	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib \
+	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+
+check-fuzz: deps $(FUZZ)
+	@mkdir -p fuzz/scratch; fail=0; for tr in $(FUZZRUNS); do \
+	    t=$${tr%%:*}; d=`mktemp -d "$${TMPDIR:-/tmp}/fa-fuzz.XXXXXX"`; \
+	    mkdir $$d/corpus; cp fuzz/corpus/$$t/* $$d/corpus/; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    if ./fuzz/$$t -seed=1 -runs=$${tr#*:} $(FUZZOPT) $$dict \
+	        -artifact_prefix=fuzz/scratch/$$t- $$d/corpus >$$d/log 2>&1; \
+	    then echo "fuzz/$$t: `grep '^Done' $$d/log`"; \
+	    else tail -60 $$d/log; fail=1; \
+	        echo "check-fuzz: fuzz/$$t failed; input in fuzz/scratch/"; fi; \
+	    rm -rf $$d; done; exit $$fail
+
+fuzz: $(FUZZ)
+	@fail=0; for t in $(FUZZ); do t=`basename $$t`; \
+	    mkdir -p fuzz/scratch/$$t; \
+	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	    if ./fuzz/$$t -max_total_time=$(FUZZTIME) $(FUZZOPT) $$dict \
+	        -artifact_prefix=fuzz/scratch/$$t- fuzz/scratch/$$t \
+	        fuzz/corpus/$$t >fuzz/scratch/$$t.log 2>&1; \
+	    then echo "fuzz/$$t: `grep '^Done' fuzz/scratch/$$t.log`"; \
+	    else tail -60 fuzz/scratch/$$t.log; fail=1; \
+	        echo "fuzz: fuzz/$$t failed; input in fuzz/scratch/"; fi; \
+	    done; exit $$fail
+
+.PHONY: check-fuzz fuzz
+
 clean:
 	rm -f $(BIN) $(CGI) $(TESTBIN) lib/*.o
+	rm -rf $(FUZZ) fuzz/obj
 
 .PHONY: all deps check check-asan demo install uninstall clean

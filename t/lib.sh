@@ -14,6 +14,9 @@ cleanup() {
 	[ "$fails" -eq 0 ] && rm -rf "$T"
 }
 trap cleanup EXIT
+# Every fa process's argv and environment, for leakscan at the end;
+# not a child of ours, so that a test's wait(1) does not wait for it.
+(procscan "$T/proc.log" $$ </dev/null >/dev/null 2>"$T/procscan.err" &)
 
 ok() {	# ok STATUS DESCRIPTION
 	n=$((n + 1))
@@ -25,7 +28,18 @@ ok() {	# ok STATUS DESCRIPTION
 	fi
 }
 diag() { sed 's/^/# /' "$@"; }
-done_testing() { echo "1..$n"; [ "$fails" -eq 0 ]; exit $?; }
+# The secrets this test used are nowhere they should not be (see
+# t/leakscan.py): argv, environ, stderr, logs, pages, vault files.
+done_testing() {
+	[ -n "${FA_CONFIG:-}" ] && [ -d "$T/vault" ] &&
+	    fa-vault log >"$T/audit.txt" 2>>"$T/stderr.all"
+	python3 "$TOP/t/leakscan.py" "$T" >"$T/leaks"
+	ok $? "no secret in argv, environment, stderr, logs, pages or vault"
+	diag "$T/leaks"
+	echo "1..$n"
+	[ "$fails" -eq 0 ]
+	exit $?
+}
 
 # expect_in STATUS DESCRIPTION FILE CMD...: CMD, stdin from FILE, must
 # exit with STATUS. Its stdout is in $T/out, its stderr in $T/err.
@@ -34,6 +48,7 @@ expect_in() {
 	shift 3
 	"$@" >"$T/out" 2>"$T/err" <"$_in"
 	_got=$?
+	cat "$T/err" >>"$T/stderr.all"
 	if [ "$_got" -eq "$_want" ]; then
 		ok 0 "$_desc"
 	else
@@ -70,6 +85,7 @@ mkvault() {
 
 # bundle BINDING ACCESS REFRESH COMPANY_ID SUBDOMAIN [ENDPOINT]
 bundle() {
+	printf '%s\n%s\n' "$2" "$3" >>"$T/secrets"
 	_now=$(date +%s)
 	printf '{"binding":"%s","endpoint":"%s","access_token":"%s","refresh_token":"%s","expires_at":%d,"refresh_token_expires_at":%d,"company":{"id":%s,"url":"https://api.freeagent.com/v2/company","name":"Company %s","subdomain":"%s","currency":"GBP","type":"UkLimitedCompany"}}\n' \
 	    "$1" "${6:-production}" "$2" "$3" $((_now + 3600)) \
@@ -81,7 +97,7 @@ bundle() {
 standin() {
 	rm -f "$T/port"
 	python3 "$TOP/t/standin.py" --port 0 --port-file "$T/port" \
-	    2>"$T/standin.err" &
+	    --issued "$T/issued" 2>"$T/standin.err" &
 	echo $! >>"$T/pids"
 	_i=0
 	until [ -s "$T/port" ]; do
@@ -92,6 +108,7 @@ standin() {
 	SI=http://127.0.0.1:$(cat "$T/port")
 	CID=fa-test-client
 	SEC=fa-test-secret-0123456789
+	echo "$SEC" >>"$T/secrets"
 	printf '%s\n' "$SEC" >"$T/local.secret"
 	chmod 600 "$T/local.secret"
 	cat >>"$FA_CONFIG" <<-CONF
@@ -124,6 +141,11 @@ connect() {
 # program, HTTP Basic for the users in $T/users ("name:password" lines).
 # Sets WEB (its base URL).
 webserver() {
+	# The dashboard, its pages also kept in pages.all for leakscan.
+	mkdir -p "$T/cgi"
+	printf '#!/bin/sh\n"%s" | tee -a "%s"\n' "$B/cgi-bin/fa-dashboard" \
+	    "$T/pages.all" >"$T/cgi/fa-dashboard"
+	chmod +x "$T/cgi/fa-dashboard"
 	_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	mkdir -p "$T/www"
 	cat >"$T/lighttpd.conf" <<-CONF
@@ -132,7 +154,7 @@ webserver() {
 	server.bind = "127.0.0.1"
 	server.port = $_port
 	server.errorlog = "$T/lighttpd.err"
-	alias.url = ("/dashboard" => "$B/cgi-bin/fa-dashboard")
+	alias.url = ("/dashboard" => "$T/cgi/fa-dashboard")
 	cgi.assign = ("/fa-dashboard" => "")
 	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG", "FA_BINDIR" => "$B/bin",
 	    "ASAN_OPTIONS" => "${ASAN_OPTIONS:-}", "UBSAN_OPTIONS" => "${UBSAN_OPTIONS:-}",

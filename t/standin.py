@@ -9,7 +9,7 @@ through /_control/* (JSON in, JSON out); those requests are never counted,
 faulted, delayed or rate limited.
 
     python3 t/standin.py [--port N] [--port-file FILE] [--fixture FILE.json]
-                         [--verbose]
+                         [--issued FILE] [--verbose]
 
 Standard library only; binds 127.0.0.1 only.  Control API (JSON bodies):
 
@@ -219,6 +219,7 @@ class State:
     def __init__(self, fixture):
         self.lock = threading.Lock()
         self.fixture = fixture
+        self.issued = None    # file to append issued tokens to
         self.codes = {}       # code -> {client_id, redirect_uri, company, expires_at, used}
         self.refresh = {}     # token -> {client_id, company, grant, expires_at, used, revoked}
         self.access = {}      # token -> {client_id, company, grant, expires_at, revoked}
@@ -288,6 +289,9 @@ class State:
     def issue(self, client_id, company, grant):
         now = self.now()
         at, rt = new_token(), new_token()
+        if self.issued is not None:     # for t/leakscan.py
+            with open(self.issued, "a", encoding="ascii") as fh:
+                fh.write("%s\n%s\n" % (at, rt))
         self.access[at] = {"client_id": client_id, "company": company, "grant": grant,
                            "expires_at": now + self.config["access_ttl"], "revoked": False}
         self.refresh[rt] = {"client_id": client_id, "company": company, "grant": grant,
@@ -1009,6 +1013,7 @@ def main():
     ap.add_argument("--port-file")
     ap.add_argument("--fixture")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--issued", help="append every token issued to this file")
     args = ap.parse_args()
 
     fixture = default_fixture()
@@ -1022,6 +1027,7 @@ def main():
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.verbose = args.verbose
     srv.state = State(fixture)
+    srv.state.issued = args.issued
     port = srv.server_address[1]
 
     def stop(signum, frame):
