@@ -41,16 +41,16 @@ scan; [ $? -eq 1 ]; ok $? "the master key in base64"
 # argv and environment of fa processes, as t/procscan records them.
 fresh
 mkdir -p "$T/pb"
-cp /bin/sleep "$T/pb/fa-leaky"
+cp /bin/sh "$T/pb/fa-leaky"
 (procscan "$L/proc.log" $$ </dev/null >/dev/null 2>&1 &)
 until grep -q "$tok" "$L/proc.log" 2>/dev/null; do
-	"$T/pb/fa-leaky" 0.1 "$tok"
+	"$T/pb/fa-leaky" -c 'sleep 0.1' "$tok"
 done
 scan; [ $? -eq 1 ]; ok $? "a token in an fa process's argv"
 fresh
 (procscan "$L/proc.log" $$ </dev/null >/dev/null 2>&1 &)
 until grep -q SECRET_X "$L/proc.log" 2>/dev/null; do
-	SECRET_X=$tok "$T/pb/fa-leaky" 0.1
+	SECRET_X=$tok "$T/pb/fa-leaky" -c 'sleep 0.1'
 done
 scan; [ $? -eq 1 ]; ok $? "a token in an fa process's environment"
 done_testing
