@@ -79,6 +79,32 @@ demo: deps
 	$(MAKE) all
 	./t/demo
 
+# make bench: the figures of BENCH.md, about 15 minutes; not run by CI.
+# BIG: the bindings of the big vault of figure 2. BENCHDEBS: the build's
+# and the stand-in's, and wrk pass gnupg time eatmydata strace (README).
+BIG = 1000000
+BENCHBIN = bench/load bench/tm
+BENCHDEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
+	libjansson-dev jq curl python3 lighttpd wrk pass gnupg time \
+	eatmydata strace
+bench/load: bench/load.c $(LIBOBJ) lib/*.h
+	$(CC) $(ALLCFLAGS) -o $@ bench/load.c $(LIBOBJ) $(LIBS)
+bench/tm: bench/tm.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/tm.c
+bench:
+	@missing=; for p in $(BENCHDEBS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "make bench: installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q $$missing >/dev/null || \
+	    { apt-get update -q >/dev/null && \
+	      apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+	$(MAKE) all $(BENCHBIN)
+	BIG=$(BIG) ./bench/run
+
 check: deps
 	$(MAKE) all
 	prove -j2 t/
@@ -185,7 +211,7 @@ fuzz: $(FUZZ)
 .PHONY: check-fuzz fuzz
 
 clean:
-	rm -f $(BIN) $(CGI) $(TESTBIN) lib/*.o
+	rm -f $(BIN) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
 	rm -rf $(FUZZ) fuzz/obj
 
-.PHONY: all deps check check-asan demo install uninstall clean
+.PHONY: all deps check check-asan demo bench install uninstall clean
