@@ -34,10 +34,6 @@ static struct fa_conf conf;
 static struct fa_vault vault;
 static const char *confpath;
 
-static const char *itemtypes[] = { "Hours", "Days", "Weeks", "Months",
-	"Years", "Products", "Services", "Training", "Expenses", "Comment",
-	"Bills", "Discount", "Credit", "VAT", "Stock", "-no unit-" };
-
 /* One list followed page by page; the chains run side by side. */
 struct chain {
 	const char	*path;		/* first page, under base_url */
@@ -153,6 +149,7 @@ look(struct fa_vault *v, DB_TXN *t, void *a)
 	s = json_string_value(json_object_get(b, "status"));
 	x->connected = s != NULL && strcmp(s, "connected") == 0;
 	json_decref(b);
+	json_decref(x->cache);	/* a transaction retried */
 	if ((r = fa_getjson(v->cache, t, x->id, &x->cache, 0)) == DB_NOTFOUND)
 		r = 0;
 	return r;
@@ -214,25 +211,10 @@ apitake(struct fa_vault *v, DB_TXN *t, void *a)
 	    "again in %lld s", x->id, (long long)wait) : 0;
 }
 
-static json_t *
-pick(json_t *o, const char **keys)
-{
-	json_t *out = json_object();
-
-	for (; *keys != NULL; keys++)
-		if (json_object_get(o, *keys) != NULL)
-			json_object_set(out, *keys, json_object_get(o, *keys));
-	return out;
-}
-
 /* Fetches everything; returns 0 with x->newcache set, or the status. */
 static int
 fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 {
-	static const char *catkeys[] = { "url", "description", "nominal_code",
-		"group_description", NULL };
-	static const char *bankkeys[] = { "url", "name", "type", "currency",
-		"status", "is_primary", "is_personal", "bank_name", NULL };
 	struct chain c[NCHAIN] = {
 		{ "/company", NULL, "", NULL, NULL, 0, 0 },
 		{ "/categories?per_page=100", "income_categories", "", NULL, NULL, 0, 0 },
@@ -245,8 +227,7 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 	};
 	struct fa_http r[NCHAIN];
 	int map[NCHAIN], i, k, rv = 0;
-	json_t *j, *a, *it, *co, *banks, *targets, *types, *cats;
-	size_t n;
+	json_t *banks;
 
 	for (i = 0; i < NCHAIN; i++) {
 		snprintf(c[i].url, sizeof(c[i].url), "%s%s", e->base_url,
@@ -283,27 +264,15 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				    "access token (HTTP 401): access was revoked "
 				    "in FreeAgent", ch->url);
 			else if (rv == 0 && (r[i].status != 200 ||
-			    !fa_http_isjson(&r[i]) || r[i].badlink ||
-			    (j = json_loadb(r[i].body ? r[i].body : "", r[i].len,
-			    0, NULL)) == NULL))
+			    !fa_http_isjson(&r[i]) || r[i].badlink))
 				rv = fa_seterr(75, "%s: HTTP %ld%s; try again "
 				    "later", ch->url, r[i].status, r[i].badlink ?
 				    ", malformed Link header" : "");
+			else if (rv == 0 && fa_page(r[i].body, r[i].len,
+			    ch->member, ch->items, &ch->doc) == -1)
+				rv = fa_seterr(75, "%s: HTTP %ld, %s; try again "
+				    "later", ch->url, r[i].status, fa_errmsg());
 			else if (rv == 0) {
-				if (ch->member == NULL) {
-					json_decref(ch->doc);
-					ch->doc = json_incref(json_object_get(j,
-					    "company"));
-				} else {
-					a = json_object_get(j, ch->member);
-					if (!json_is_array(a))
-						rv = fa_seterr(75, "%s: no %s list",
-						    ch->url, ch->member);
-					json_array_foreach(a, n, it)
-						if (json_is_object(it))
-							json_array_append(ch->items, it);
-				}
-				json_decref(j);
 				ch->pages++;
 				if (r[i].next[0] == '\0')
 					ch->done = 1;
@@ -324,33 +293,14 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		if (rv != 0)
 			goto out;
 	}
-	if ((co = fa_company(c[0].doc)) == NULL) {
-		rv = fa_seterr(75, "the company document is malformed");
-		goto out;
-	}
-	cats = json_array();
-	json_array_foreach(c[1].items, n, it)
-		json_array_append_new(cats, pick(it, catkeys));
 	banks = json_array();
-	targets = json_array();
 	for (i = 2; i < NCHAIN; i++)
-		json_array_foreach(c[i].items, n, it) {
-			const char *st = json_string_value(json_object_get(it,
-			    "status"));
-
-			json_array_append_new(banks, pick(it, bankkeys));
-			/* Hidden accounts take no payments. */
-			if (st == NULL || strcmp(st, "hidden") != 0)
-				json_array_append_new(targets, pick(it,
-				    bankkeys));
-		}
-	types = json_array();
-	for (n = 0; n < sizeof(itemtypes) / sizeof(itemtypes[0]); n++)
-		json_array_append_new(types, json_string(itemtypes[n]));
-	x->newcache = json_pack("{s:s,s:I,s:o,s:o,s:o,s:o,s:o}", "binding",
-	    x->id, "fetched_at", (json_int_t)fa_now(), "company", co,
-	    "income_categories", cats, "bank_accounts", banks,
-	    "payment_targets", targets, "item_types", types);
+		json_array_extend(banks, c[i].items);
+	x->newcache = fa_refcache(x->id, fa_now(), c[0].doc, c[1].items,
+	    banks);
+	json_decref(banks);
+	if (x->newcache == NULL)
+		rv = fa_seterr(75, "the company document is malformed");
 out:
 	for (i = 0; i < NCHAIN; i++) {
 		json_decref(c[i].items);
@@ -532,6 +482,7 @@ main(int argc, char *argv[])
 			errx(1, "no reference data cached for %s yet: run "
 			    "fa-prefetch %s", x.id, x.id);
 		print(x.cache);
+		json_decref(x.cache);
 		return 0;
 	}
 	if (stale < 0) {
@@ -541,6 +492,7 @@ main(int argc, char *argv[])
 		}
 		fa_vault_close(&vault);
 		print(cache);
+		json_decref(cache);
 		return 0;
 	}
 	s.before = fa_now() - stale;
@@ -557,6 +509,7 @@ main(int argc, char *argv[])
 		}
 		json_decref(cache);
 	}
+	free(s.ids);
 	fa_vault_close(&vault);
 	return failed ? 1 : 0;
 }

@@ -105,6 +105,7 @@ list(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	json_t **out = a;
 
+	json_decref(*out);	/* a transaction retried */
 	*out = json_array();
 	return fa_each_binding(v, t, tenant, collect, *out);
 }
@@ -118,8 +119,10 @@ static int
 getone(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	struct one *o = a;
-	int r = fa_getjson(v->bindings, t, o->id, &o->b, 0);
+	int r;
 
+	json_decref(o->b);	/* a transaction retried */
+	r = fa_getjson(v->bindings, t, o->id, &o->b, 0);
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
@@ -208,27 +211,6 @@ run(char *const argv[], int in, char *out, size_t outsz)
 		if (errno != EINTR)
 			return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The Cookie header's fa_state, bounded. */
-static const char *
-cookie_state(char *buf, size_t sz)
-{
-	const char *c = getenv("HTTP_COOKIE"), *p;
-	size_t n;
-
-	if (c == NULL || strlen(c) > 4096)
-		return NULL;
-	for (p = c; (p = strstr(p, "fa_state=")) != NULL; p += 9)
-		if (p == c || p[-1] == ' ' || p[-1] == ';') {
-			n = strcspn(p + 9, "; ");
-			if (n >= sz)
-				return NULL;
-			memcpy(buf, p + 9, n);
-			buf[n] = '\0';
-			return buf;
-		}
-	return NULL;
 }
 
 /* Plain http from this very host (the demo, the tests): the only case
@@ -371,7 +353,8 @@ callback_page(void)
 
 	if (qs == NULL || fa_query_parse(&q, qs) == -1 ||
 	    fa_query_get(&q, "state", &st) == -1 || st == NULL ||
-	    cookie_state(cbuf, sizeof(cbuf)) == NULL ||
+	    fa_cookie_get(getenv("HTTP_COOKIE"), "fa_state", cbuf,
+	    sizeof(cbuf)) != 1 ||
 	    strlen(st) != strlen(cbuf) ||
 	    sodium_memcmp(st, cbuf, strlen(cbuf)) != 0)
 		page(400, "Connect not recognised", "this connect was not "
@@ -635,6 +618,9 @@ getsettings(struct fa_vault *v, DB_TXN *t, void *a)
 	struct settingsarg *sa = a;
 	int r;
 
+	json_decref(sa->b);	/* a transaction retried */
+	json_decref(sa->cache);
+	sa->cache = NULL;
 	if ((r = fa_getjson(v->bindings, t, sa->id, &sa->b, 0)) != 0)
 		return r == DB_NOTFOUND ? 0 : r;
 	if ((r = fa_getjson(v->cache, t, sa->id, &sa->cache, 0)) != 0)
@@ -803,7 +789,7 @@ int
 main(void)
 {
 	const char *path = getenv("PATH_INFO"), *method;
-	json_t *all, *b;
+	json_t *all = NULL, *b;
 	struct one o;
 	size_t i;
 	int connected = 0;
@@ -858,6 +844,7 @@ main(void)
 		json_array_foreach(all, i, b)
 			row(b, 1);
 		fa_cgi_end(stdout);
+		json_decref(all);
 	} else if (path != NULL && strncmp(path, "/bindings/", 10) == 0) {
 		o.id = path + 10;
 		o.b = NULL;
@@ -866,6 +853,7 @@ main(void)
 		    strcmp(jstr(o.b, "tenant"), tenant) != 0)
 			page(404, "Not found", "no such binding");
 		binding_page(&o);
+		json_decref(o.b);
 	} else
 		page(404, "Not found", "no such page");
 	fa_vault_close(&vault);

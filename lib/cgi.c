@@ -52,3 +52,27 @@ fa_cgi_end(FILE *fp)
 {
 	fputs("</body></html>\n", fp);
 }
+
+int
+fa_cookie_get(const char *h, const char *name, char *out, size_t outsz)
+{
+	const char *p;
+	size_t nl = strlen(name), n;
+
+	if (h == NULL || nl == 0)
+		return 0;
+	if (strnlen(h, 4097) > 4096)
+		return -1;
+	/* A name counts only where a cookie starts: "xfa_state=" is not
+	 * fa_state. */
+	for (p = h; (p = strstr(p, name)) != NULL; p++)
+		if (p[nl] == '=' && (p == h || p[-1] == ' ' || p[-1] == ';')) {
+			p += nl + 1;
+			if ((n = strcspn(p, "; ")) >= outsz)
+				return -1;
+			memcpy(out, p, n);
+			out[n] = '\0';
+			return 1;
+		}
+	return 0;
+}

@@ -3,6 +3,7 @@
 #ifndef FA_CGI_H
 #define FA_CGI_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* The tenant the web server authenticated, or NULL. */
@@ -12,5 +13,9 @@ void		 fa_cgi_begin(FILE *, int status, const char *title);
 void		 fa_cgi_end(FILE *);
 /* Writes s with & < > " ' escaped. */
 void		 fa_html(FILE *, const char *s);
+/* The value of cookie name in a Cookie header (untrusted, NULL allowed)
+ * into out: 1 found, 0 not, -1 header over 4096 bytes or value too long. */
+int		 fa_cookie_get(const char *header, const char *name, char *out,
+		    size_t outsz);
 
 #endif

@@ -364,6 +364,81 @@ bad:
 	return NULL;
 }
 
+int
+fa_page(const char *body, size_t len, const char *member, json_t *items,
+    json_t **company)
+{
+	json_t *j, *a, *it;
+	size_t i;
+
+	if ((j = json_loadb(body != NULL ? body : "", body != NULL ? len : 0,
+	    0, NULL)) == NULL)
+		return fa_seterr(65, "not JSON");
+	if (member == NULL) {
+		json_decref(*company);
+		*company = json_incref(json_object_get(j, "company"));
+	} else if (!json_is_array(a = json_object_get(j, member))) {
+		json_decref(j);
+		return fa_seterr(65, "no %s list", member);
+	} else
+		json_array_foreach(a, i, it)
+			if (json_is_object(it))
+				json_array_append(items, it);
+	json_decref(j);
+	return 0;
+}
+
+/* A new object with o's members named in keys, NULL-terminated. */
+static json_t *
+pick(json_t *o, const char **keys)
+{
+	json_t *out = json_object();
+
+	for (; *keys != NULL; keys++)
+		if (json_object_get(o, *keys) != NULL)
+			json_object_set(out, *keys, json_object_get(o, *keys));
+	return out;
+}
+
+json_t *
+fa_refcache(const char *binding, json_int_t fetched_at, json_t *company,
+    json_t *cats, json_t *banks)
+{
+	static const char *catkeys[] = { "url", "description", "nominal_code",
+		"group_description", NULL };
+	static const char *bankkeys[] = { "url", "name", "type", "currency",
+		"status", "is_primary", "is_personal", "bank_name", NULL };
+	static const char *itemtypes[] = { "Hours", "Days", "Weeks",
+		"Months", "Years", "Products", "Services", "Training",
+		"Expenses", "Comment", "Bills", "Discount", "Credit", "VAT",
+		"Stock", "-no unit-" };
+	json_t *co, *c, *b, *targets, *types, *it;
+	const char *st;
+	size_t n;
+
+	if ((co = fa_company(company)) == NULL)
+		return NULL;
+	c = json_array();
+	json_array_foreach(cats, n, it)
+		json_array_append_new(c, pick(it, catkeys));
+	b = json_array();
+	targets = json_array();
+	json_array_foreach(banks, n, it) {
+		json_array_append_new(b, pick(it, bankkeys));
+		/* Hidden accounts take no payments. */
+		st = json_string_value(json_object_get(it, "status"));
+		if (st == NULL || strcmp(st, "hidden") != 0)
+			json_array_append_new(targets, pick(it, bankkeys));
+	}
+	types = json_array();
+	for (n = 0; n < sizeof(itemtypes) / sizeof(itemtypes[0]); n++)
+		json_array_append_new(types, json_string(itemtypes[n]));
+	return json_pack("{s:s,s:I,s:o,s:o,s:o,s:o,s:o}", "binding", binding,
+	    "fetched_at", fetched_at, "company", co, "income_categories", c,
+	    "bank_accounts", b, "payment_targets", targets, "item_types",
+	    types);
+}
+
 json_t *
 fa_get_company(const struct fa_conf *c, const struct fa_endpoint *e,
     const char *access)

@@ -54,5 +54,16 @@ json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,
 /* Checks a company object and returns a normalised copy: id as a
  * string, name and subdomain required. NULL and status 65 if bad. */
 json_t	*fa_company(json_t *);
+/* One page of an API document (body, len bytes, untrusted): with a
+ * member ("income_categories"), appends the objects of that array to
+ * items; with none, replaces *company with the page's company (a new
+ * reference, NULL if absent). -1 (65) if not JSON, or no such array. */
+int	 fa_page(const char *body, size_t len, const char *member,
+	    json_t *items, json_t **company);
+/* fa-prefetch's cache of a binding: company (fa_company), categories and
+ * bank accounts cut to the fields fa shows, the accounts not hidden as
+ * payment targets, FreeAgent's item types. NULL (65): bad company. */
+json_t	*fa_refcache(const char *binding, json_int_t fetched_at,
+	    json_t *company, json_t *categories, json_t *bank_accounts);
 
 #endif
