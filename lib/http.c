@@ -75,8 +75,8 @@ bad:
 	return fa_seterr(1, "libcurl lacks a function fa needs");
 }
 
-static size_t
-onbody(char *p, size_t sz, size_t nm, void *arg)
+size_t
+fa_http_onbody(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct fa_http *r = arg;
 	size_t n = sz * nm, ncap;
@@ -118,8 +118,8 @@ headernum(const char *v)
 	return n;
 }
 
-static size_t
-onheader(char *p, size_t sz, size_t nm, void *arg)
+size_t
+fa_http_onheader(char *p, size_t sz, size_t nm, void *arg)
 {
 	struct fa_http *r = arg;
 	size_t n = sz * nm, k;
@@ -170,9 +170,9 @@ setup(struct fa_http *r, struct curl_slist **hdrs)
 	c.easy_setopt(h, CURLOPT_TIMEOUT, r->timeout > 0 ? r->timeout : 30L);
 	c.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	c.easy_setopt(h, CURLOPT_USERAGENT, UA);
-	c.easy_setopt(h, CURLOPT_WRITEFUNCTION, onbody);
+	c.easy_setopt(h, CURLOPT_WRITEFUNCTION, fa_http_onbody);
 	c.easy_setopt(h, CURLOPT_WRITEDATA, r);
-	c.easy_setopt(h, CURLOPT_HEADERFUNCTION, onheader);
+	c.easy_setopt(h, CURLOPT_HEADERFUNCTION, fa_http_onheader);
 	c.easy_setopt(h, CURLOPT_HEADERDATA, r);
 	c.easy_setopt(h, CURLOPT_PRIVATE, r);
 	*hdrs = c.slist_append(NULL, "Accept: application/json");

@@ -39,6 +39,11 @@ struct fa_http {
  * set; r[i].err says which. */
 int	 fa_http_run(struct fa_http *r, int n, int parallel);
 void	 fa_http_free(struct fa_http *);
+/* libcurl's callbacks, arg a struct fa_http: a body chunk (bounded by
+ * max) and one header line (Content-Type, Link, Retry-After,
+ * X-Total-Count kept). Here for fuzz/http. */
+size_t	 fa_http_onbody(char *, size_t, size_t, void *);
+size_t	 fa_http_onheader(char *, size_t, size_t, void *);
 /* 1 if the response is JSON by its Content-Type. */
 int	 fa_http_isjson(const struct fa_http *);
 /* The highest number of requests fa_http_run had in flight at once. */
