@@ -1,6 +1,6 @@
 /* procscan: for t/leakscan.py, records the argv and environment of
  * every fa process it sees (comm "fa-*") in LOG, polling /proc every
- * two milliseconds or so, until process PID (the test) is gone. */
+ * three milliseconds or so, until process PID (the test) is gone. */
 #include <dirent.h>
 #include <err.h>
 #include <fcntl.h>
@@ -47,7 +47,7 @@ int
 main(int argc, char *argv[])
 {
 	static char buf[1 << 20];
-	struct timespec ms = { 0, 2000000 };
+	struct timespec ms = { 0, 3000000 };
 	const char *what[] = { "cmdline", "environ" };
 	struct dirent *d;
 	pid_t test;
