@@ -41,6 +41,8 @@ jstr(json_t *o, const char *k)
 static void __attribute__((noreturn))
 page(int status, const char *title, const char *msg)
 {
+	if (status == 405)
+		fputs("Allow: GET\r\n", stdout);
 	fa_cgi_begin(stdout, status, title);
 	fputs("<h1>", stdout);
 	fa_html(stdout, title);

@@ -32,8 +32,9 @@ like "$T/hh" '^Referrer-Policy: no-referrer' "Referrer-Policy"
 [ "$(get other:pw-o /dashboard/bindings/b1)" = 404 ]; ok $? "another tenant's binding: 404"
 [ "$(get acme:pw-a /dashboard/bindings/nope)" = 404 ]; ok $? "no such binding: 404, the same"
 [ "$(get acme:wrong /dashboard/bindings)" = 401 ]; ok $? "no page without authentication"
-[ "$(curl -s -o /dev/null -w '%{http_code}' -u acme:pw-a --data '' "$WEB/dashboard/bindings")" = 405 ]
+[ "$(curl -s -D "$T/hh" -o /dev/null -w '%{http_code}' -u acme:pw-a --data '' "$WEB/dashboard/bindings")" = 405 ]
 ok $? "no POST where there is nothing to change"
+like "$T/hh" '^Allow: GET' "405 says what is allowed"
 ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/secrets"
 for b in b1 b2; do get acme:pw-a /dashboard/bindings/$b >/dev/null; cat "$T/b"; done >"$T/pages"
 get acme:pw-a /dashboard/bindings >/dev/null; cat "$T/b" >>"$T/pages"

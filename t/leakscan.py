@@ -5,7 +5,7 @@
 
 DIR is a test's scratch directory (t/lib.sh's $T).  The secrets: every
 token the FreeAgent stand-in issued (DIR/issued), the strings the test
-named (DIR/secrets, one a line: client secrets, tokens it made up), and
+named (DIR/secrets.list, one a line: client secrets, tokens it made up), and
 every master key file (DIR/*.key*, 32 raw bytes).  Looked for, raw and in
 the forms they could be written in (percent- and form-encoded, JSON with
 escaped slashes; keys also in hex and base64), in what fa wrote (see
@@ -42,7 +42,7 @@ def keyforms(k):
 def main():
     top = sys.argv[1]
     secrets = []        # (label, set of byte strings)
-    for name in ("issued", "secrets"):
+    for name in ("issued", "secrets.list"):
         try:
             with open(os.path.join(top, name), encoding="utf-8") as fh:
                 for line in fh:

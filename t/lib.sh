@@ -33,9 +33,9 @@ diag() { sed 's/^/# /' "$@"; }
 done_testing() {
 	[ -n "${FA_CONFIG:-}" ] && [ -d "$T/vault" ] &&
 	    fa-vault log >"$T/audit.txt" 2>>"$T/stderr.all"
-	python3 "$TOP/t/leakscan.py" "$T" >"$T/leaks"
+	python3 "$TOP/t/leakscan.py" "$T" >"$T/leakscan.out"
 	ok $? "no secret in argv, environment, stderr, logs, pages or vault"
-	diag "$T/leaks"
+	diag "$T/leakscan.out"
 	echo "1..$n"
 	[ "$fails" -eq 0 ]
 	exit $?
@@ -85,7 +85,7 @@ mkvault() {
 
 # bundle BINDING ACCESS REFRESH COMPANY_ID SUBDOMAIN [ENDPOINT]
 bundle() {
-	printf '%s\n%s\n' "$2" "$3" >>"$T/secrets"
+	printf '%s\n%s\n' "$2" "$3" >>"$T/secrets.list"
 	_now=$(date +%s)
 	printf '{"binding":"%s","endpoint":"%s","access_token":"%s","refresh_token":"%s","expires_at":%d,"refresh_token_expires_at":%d,"company":{"id":%s,"url":"https://api.freeagent.com/v2/company","name":"Company %s","subdomain":"%s","currency":"GBP","type":"UkLimitedCompany"}}\n' \
 	    "$1" "${6:-production}" "$2" "$3" $((_now + 3600)) \
@@ -108,7 +108,7 @@ standin() {
 	SI=http://127.0.0.1:$(cat "$T/port")
 	CID=fa-test-client
 	SEC=fa-test-secret-0123456789
-	echo "$SEC" >>"$T/secrets"
+	echo "$SEC" >>"$T/secrets.list"
 	printf '%s\n' "$SEC" >"$T/local.secret"
 	chmod 600 "$T/local.secret"
 	cat >>"$FA_CONFIG" <<-CONF
