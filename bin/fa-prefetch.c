@@ -54,15 +54,15 @@ usage(void)
 	exit(64);
 }
 
-/* The fresh access token comes from fa-refresh itself, on a pipe: one
- * piece of code decides when and how tokens are refreshed. */
-static int
-token(const char *id, char *out, size_t outsz)
+/* Starts PROG (a program beside this one) [-c conf] OPT ID, its stdout
+ * onto fd out; the pid, or -1. */
+static pid_t
+spawn(const char *prog, const char *opt, const char *id, int out)
 {
-	char self[PATH_MAX], prog[PATH_MAX], *argv[6], *slash;
+	char self[PATH_MAX], path[PATH_MAX], *argv[6], *slash;
 	posix_spawn_file_actions_t fa;
-	ssize_t n, len = 0;
-	int p[2], st, e, i = 0;
+	ssize_t n;
+	int e, i = 0;
 	pid_t pid;
 
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
@@ -70,28 +70,43 @@ token(const char *id, char *out, size_t outsz)
 	self[n] = '\0';
 	if ((slash = strrchr(self, '/')) != NULL)
 		*slash = '\0';
-	if ((size_t)snprintf(prog, sizeof(prog), "%s/fa-refresh", self) >=
-	    sizeof(prog))
-		return fa_seterr(1, "path of fa-refresh too long");
-	argv[i++] = prog;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", self, prog) >=
+	    sizeof(path))
+		return fa_seterr(1, "path of %s too long", prog);
+	argv[i++] = path;
 	if (confpath != NULL) {
 		argv[i++] = "-c";
 		argv[i++] = (char *)confpath;
 	}
-	argv[i++] = "-p";
+	if (opt != NULL)
+		argv[i++] = (char *)opt;
 	argv[i++] = (char *)id;
 	argv[i] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
+	e = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0)
+		return fa_seterr(1, "%s: %s", path, strerror(e));
+	return pid;
+}
+
+/* The fresh access token comes from fa-refresh itself, on a pipe: one
+ * piece of code decides when and how tokens are refreshed. */
+static int
+token(const char *id, char *out, size_t outsz)
+{
+	ssize_t n, len = 0;
+	int p[2], st;
+	pid_t pid;
+
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return fa_seterr(1, "pipe: %s", strerror(errno));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addclose(&fa, p[0]);
-	e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
+	pid = spawn("fa-refresh", "-p", id, p[1]);
 	close(p[1]);
-	if (e != 0) {
+	if (pid == -1) {
 		close(p[0]);
-		return fa_seterr(1, "%s: %s", prog, strerror(e));
+		return -1;
 	}
 	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
 		len += n;
@@ -441,7 +456,7 @@ main(int argc, char *argv[])
 	json_t *cache = NULL;
 	char *end;
 	long stale = -1;
-	int ch, sflag = 0, i, rv, failed = 0;
+	int ch, sflag = 0, i, rv, failed = 0, null, running, st;
 
 	if (fa_secure_init() == -1)
 		fa_die();
@@ -501,15 +516,25 @@ main(int argc, char *argv[])
 		errx(1, "out of memory");
 	if (fa_vault_txn(&vault, stalelist, &s) == -1)
 		fa_die();
-	for (i = 0; i < s.n; i++) {
-		cache = NULL;
-		if (one(s.ids[i], &cache) != 0) {
-			warnx("%s", fa_errmsg());
-			failed++;
-		}
-		json_decref(cache);
+	fa_vault_close(&vault);
+	/* Each binding by a process of its own, refresh_concurrency at
+	 * once: a slow binding does not hold up the others. Their caches
+	 * are not printed; their messages are. */
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		err(1, "/dev/null");
+	for (i = running = 0; i < s.n || running > 0;) {
+		if (i < s.n && running < conf.refresh_concurrency) {
+			if (spawn("fa-prefetch", NULL, s.ids[i++], null) == -1) {
+				warnx("%s", fa_errmsg());
+				failed++;
+			} else
+				running++;
+		} else if (wait(&st) != -1) {
+			running--;
+			failed += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+		} else if (errno != EINTR)
+			err(1, "wait");
 	}
 	free(s.ids);
-	fa_vault_close(&vault);
 	return failed ? 1 : 0;
 }

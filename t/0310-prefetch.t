@@ -70,9 +70,27 @@ expect 77 "a binding that is not connected: 77" fa-prefetch b1
 fa-vault add -t acme b2 magento=t.example && connect b2 1002
 fa-vault add -t acme b3 magento=u.example && connect b3 1003
 ctl POST reset >/dev/null
+ctl POST config '{"latency_ms":300}' >/dev/null
 expect 0 "--stale 3600" fa-prefetch --stale 3600
 [ ! -s "$T/out" ] && [ ! -s "$T/err" ]; ok $? "quiet"
 [ "$(count 'GET /v2/company')" -eq 2 ]; ok $? "b2 and b3 fetched (b1 needs reconnecting)"
+[ "$(ctl GET stats | jq .max_inflight)" -gt 5 ]
+ok $? "the two bindings were fetched side by side"
+fa-prefetch -s b2 | jq -e '.income_categories | length > 0' >/dev/null &&
+    fa-prefetch -s b3 | jq -e '.income_categories | length > 0' >/dev/null
+ok $? "both caches stored"
 expect 0 "--stale 3600 again" fa-prefetch --stale 3600
 [ "$(count 'GET /v2/company')" -eq 2 ]; ok $? "nothing is stale: nothing fetched"
+# One binding failing: its line on stderr, the other still fetched, 1.
+ctl POST reset >/dev/null
+now=$(date +%s)		# both caches are older than this second once it ends
+while [ "$(date +%s)" -eq "$now" ]; do :; done
+ctl POST fault '{"path":"/v2/company","kind":"503","count":1}' >/dev/null
+expect 1 "--stale 0 with one binding failing: 1" fa-prefetch --stale 0
+[ "$(wc -l <"$T/err")" -eq 1 ]; ok $? "one line on stderr"
+like "$T/err" '^fa-prefetch: b[23]: .*503' "it names the binding and the failure"
+[ ! -s "$T/out" ]; ok $? "no cache printed"
+other=b2; grep -q 'b2:' "$T/err" && other=b3
+[ "$(fa-prefetch -s $other | jq .fetched_at)" -gt "$now" ]
+ok $? "the other binding was fetched too"
 done_testing
