@@ -79,11 +79,15 @@ isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, uint32_t flags)
 	return 1;
 }
 
+/* Berkeley DB asks for it hundreds of times an open; taken once an open
+ * (a handle never crosses a fork). */
+static pid_t mypid;
+
 static void
 threadid(DB_ENV *e, pid_t *pid, db_threadid_t *tid)
 {
 	(void)e;
-	*pid = getpid();
+	*pid = mypid;
 	if (tid != NULL)
 		*tid = pthread_self();
 }
@@ -270,8 +274,11 @@ closedbs(struct fa_vault *v)
 	/* Secondaries before their primaries. */
 	for (i = NDBS; i-- > 0;) {
 		p = DBP(v, dbs[i].off);
+		/* No sync: the log makes every commit durable, and writing
+		 * out the shared cache is the checkpoint's job, not every
+		 * reader's (it cost a fresh-token read 9 fdatasyncs). */
 		if (*p != NULL)
-			(*p)->close(*p, 0);
+			(*p)->close(*p, DB_NOSYNC);
 		*p = NULL;
 	}
 	if (v->env != NULL) {
@@ -300,6 +307,7 @@ envopen(struct fa_vault *v)
 	e->set_msgcall(e, msgcall);
 	e->set_thread_count(e, THREADS);
 	e->set_isalive(e, isalive);
+	mypid = getpid();
 	e->set_thread_id(e, threadid);
 	e->set_lk_detect(e, DB_LOCK_DEFAULT);
 	e->set_cachesize(e, 0, 4 * 1024 * 1024, 1);
