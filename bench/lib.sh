@@ -4,15 +4,12 @@
 . "$(dirname "$0")/../t/lib.sh"
 PATH=$TOP/bench:$PATH
 # t/lib.sh starts t/procscan for the tests' leak check; it polls /proc
-# every 2 ms and would take a CPU from what is measured: stop it.
+# every 3 ms and would take a CPU from what is measured: stop it.
 for _i in 1 2 3 4 5 6 7 8 9 10; do
 	_p=$(pgrep -f "procscan $T/proc.log") && { kill $_p; break; }
 	sleep 0.1
 done
 RUNS=${RUNS:-5}
-# The stand-in with TCP_NODELAY: see bench/py/sitecustomize.py.
-PYTHONPATH=$TOP/bench/py
-export PYTHONPATH
 
 # med: the median of the numbers on stdin, one a line.
 med() {

@@ -894,24 +894,28 @@ fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
 }
 
 /* Sliding one-minute windows shared by every process, kept in meta as
- * the times of the requests of the last minute. */
+ * the number of requests in each of the last 60 seconds: {"at": the
+ * last second counted, "c": [60 counts, second s at s % 60]}. Constant
+ * size, however many requests a minute the limits allow. */
 static int
-ratelog(struct fa_vault *v, DB_TXN *t, const char *key, json_t **log,
+ratelog(struct fa_vault *v, DB_TXN *t, const char *key, long c[60],
     int64_t now)
 {
-	json_t *j, *a, *x;
-	size_t i;
+	json_t *j, *a;
+	int64_t at, s;
 	int r;
 
-	*log = json_array();
+	memset(c, 0, 60 * sizeof(c[0]));
 	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) == DB_NOTFOUND)
 		return 0;
 	if (r != 0)
 		return r;
-	a = json_object_get(j, "t");
-	json_array_foreach(a, i, x)
-		if (json_integer_value(x) > now - 60)
-			json_array_append(*log, x);
+	at = json_integer_value(json_object_get(j, "at"));
+	a = json_object_get(j, "c");
+	if (json_array_size(a) == 60 && at <= now && at > now - 60)
+		for (s = now - 59; s <= at; s++)
+			c[s % 60] = (long)json_integer_value(json_array_get(a,
+			    (size_t)(s % 60)));
 	json_decref(j);
 	return 0;
 }
@@ -920,35 +924,34 @@ int
 fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
     const long *limits, int n, int64_t *wait)
 {
-	json_t *log[4], *j;
-	int64_t now = fa_now(), w;
-	int i, r = 0;
+	long c[4][60], sum;
+	int64_t now = fa_now(), s;
+	json_t *a, *j;
+	int i, k, r = 0;
 
 	*wait = 0;
 	if (n > 4)
 		return fa_seterr(1, "too many rate limits");
-	for (i = 0; i < n; i++)
-		log[i] = NULL;
 	for (i = 0; i < n && r == 0; i++) {
-		if ((r = ratelog(v, t, keys[i], &log[i], now)) != 0)
+		if ((r = ratelog(v, t, keys[i], c[i], now)) != 0)
 			break;
-		/* Full: the oldest request leaves the window at +60. */
-		if ((long)json_array_size(log[i]) >= limits[i]) {
-			w = json_integer_value(json_array_get(log[i],
-			    json_array_size(log[i]) - (size_t)limits[i])) + 60 -
-			    now;
-			if (w > *wait)
-				*wait = w > 0 ? w : 1;
-		}
+		for (sum = 0, k = 0; k < 60; k++)
+			sum += c[i][k];
+		/* Full: wait until enough of the oldest seconds leave. */
+		for (s = now - 59; sum >= limits[i] && s <= now; s++)
+			sum -= c[i][s % 60];
+		if (s > now - 59 && s + 59 - now > *wait)
+			*wait = s + 59 - now;
 	}
 	for (i = 0; i < n && r == 0 && *wait == 0; i++) {
-		json_array_append_new(log[i], json_integer(now));
-		j = json_pack("{s:O}", "t", log[i]);
+		c[i][now % 60]++;
+		a = json_array();
+		for (k = 0; k < 60; k++)
+			json_array_append_new(a, json_integer(c[i][k]));
+		j = json_pack("{s:I,s:o}", "at", (json_int_t)now, "c", a);
 		r = fa_putjson(v->meta, t, keys[i], j);
 		json_decref(j);
 	}
-	for (i = 0; i < n; i++)
-		json_decref(log[i]);
 	return r;
 }
 
