@@ -200,6 +200,9 @@ finish(struct fa_vault *v, DB_TXN *t, void *a)
 	uint64_t ver;
 	int r;
 
+	/* Run again whenever the transaction is retried: j->tokver (what
+	 * take() saw) is only read here, never changed. */
+	j->newstatus[0] = '\0';
 	if ((r = fa_getjson(v->bindings, t, j->id, &b, DB_RMW)) != 0)
 		return r == DB_NOTFOUND ?
 		    fa_seterr(66, "binding %s vanished", j->id) : r;
@@ -224,7 +227,6 @@ finish(struct fa_vault *v, DB_TXN *t, void *a)
 		if ((r = fa_tokens_put(v, t, j->id, ver, j->tok)) == 0)
 			r = fa_audit(v, t, j->id, j->tenant, "refresh", "ok",
 			    NULL);
-		j->tokver = ver;
 		j->state = FRESH;
 	} else {
 		json_object_set_new(b, "last_failure", json_pack("{s:I,s:i,s:s}",
@@ -356,6 +358,7 @@ refresh(struct job **jobs, int n)
 			continue;
 		if (fa_vault_txn(&vault, finish, j) == -1) {
 			j->state = DONE;
+			j->newstatus[0] = '\0';
 			j->rv = fa_errstatus();
 			snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
 			    fa_errmsg());
