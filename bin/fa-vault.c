@@ -44,7 +44,7 @@ static void
 openvault(int flags)
 {
 	if (fa_conf_load(&conf, confpath) == -1 ||
-	    fa_vault_open(&vault, &conf, flags) == -1)
+	    fa_vault_open(&vault, &conf, flags | FA_VAULT_CHECKPOINT) == -1)
 		fa_die();
 }
 

@@ -282,7 +282,8 @@ closedbs(struct fa_vault *v)
 		*p = NULL;
 	}
 	if (v->env != NULL) {
-		v->env->txn_checkpoint(v->env, 256, 0, 0);
+		if (v->flags & FA_VAULT_CHECKPOINT)
+			v->env->txn_checkpoint(v->env, 256, 0, 0);
 		v->env->close(v->env, 0);
 	}
 	v->env = NULL;

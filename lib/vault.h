@@ -15,7 +15,10 @@
 
 #define FA_TOKLEN	4096	/* longest token we accept */
 
-enum { FA_VAULT_CREATE = 1 };
+/* FA_VAULT_CHECKPOINT: checkpoint on close (the cron sweep, fa-vault);
+ * not the per-request commands, whom a checkpoint can stall for a
+ * second while another process holds a page. */
+enum { FA_VAULT_CREATE = 1, FA_VAULT_CHECKPOINT = 2 };
 
 struct fa_vault {
 	const struct fa_conf *conf;
