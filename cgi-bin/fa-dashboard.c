@@ -301,8 +301,12 @@ connect_page(const char *method)
 	    "Max-Age=600; HttpOnly; SameSite=Lax%s",
 	    json_string_value(json_object_get(j, "state")),
 	    loopback() ? "" : "; Secure");
-	/* The consent URL is ours (fa-authurl built it from fa.conf). */
-	redirect(json_string_value(json_object_get(j, "url")), cookie);
+	/* The consent URL is ours (fa-authurl built it from fa.conf); it
+	 * is shorter than the JSON that held it. */
+	snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(j,
+	    "url")));
+	json_decref(j);
+	redirect(out, cookie);
 }
 
 /* Which binding a state was minted for (read only: fa-exchange is the
