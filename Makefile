@@ -61,16 +61,7 @@ t/procscan: t/procscan.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ t/procscan.c
 
 deps:
-	@missing=; for p in $(DEBS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-	    grep -q 'ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	    echo "make deps: installing$$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q $$missing >/dev/null || \
-	    { apt-get update -q >/dev/null && \
-	      apt-get install -y -q $$missing >/dev/null; }; \
-	fi
+	@./t/debs $(DEBS)
 	@# The browser test's driver; the browser is Debian's chromium.
 	@[ -d t/browser/node_modules/playwright-core ] || \
 	    (cd t/browser && npm ci --no-audit --no-fund >/dev/null)
@@ -92,16 +83,7 @@ bench/load: bench/load.c $(LIBOBJ) lib/*.h
 bench/tm: bench/tm.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/tm.c
 bench:
-	@missing=; for p in $(BENCHDEBS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
-	    grep -q 'ok installed' || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	    echo "make bench: installing$$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q $$missing >/dev/null || \
-	    { apt-get update -q >/dev/null && \
-	      apt-get install -y -q $$missing >/dev/null; }; \
-	fi
+	@./t/debs $(BENCHDEBS)
 	$(MAKE) all $(BENCHBIN)
 	BIG=$(BIG) ./bench/run
 
