@@ -900,23 +900,24 @@ fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
  * size, however many requests a minute the limits allow. */
 static int
 ratelog(struct fa_vault *v, DB_TXN *t, const char *key, long c[60],
-    int64_t now)
+    int64_t *at)
 {
 	json_t *j, *a;
-	int64_t at, s;
+	size_t k;
 	int r;
 
 	memset(c, 0, 60 * sizeof(c[0]));
+	*at = INT64_MIN;
 	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) == DB_NOTFOUND)
 		return 0;
 	if (r != 0)
 		return r;
-	at = json_integer_value(json_object_get(j, "at"));
 	a = json_object_get(j, "c");
-	if (json_array_size(a) == 60 && at <= now && at > now - 60)
-		for (s = now - 59; s <= at; s++)
-			c[s % 60] = (long)json_integer_value(json_array_get(a,
-			    (size_t)(s % 60)));
+	if (json_array_size(a) == 60) {
+		*at = json_integer_value(json_object_get(j, "at"));
+		for (k = 0; k < 60; k++)
+			c[k] = (long)json_integer_value(json_array_get(a, k));
+	}
 	json_decref(j);
 	return 0;
 }
@@ -926,16 +927,30 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
     const long *limits, int n, int64_t *wait)
 {
 	long c[4][60], sum;
-	int64_t now = fa_now(), s;
+	int64_t now = fa_now(), at[4], s;
 	json_t *a, *j;
 	int i, k, r = 0;
 
 	*wait = 0;
 	if (n > 4)
 		return fa_seterr(1, "too many rate limits");
-	for (i = 0; i < n && r == 0; i++) {
-		if ((r = ratelog(v, t, keys[i], c[i], now)) != 0)
-			break;
+	for (i = 0; i < n; i++)
+		if ((r = ratelog(v, t, keys[i], c[i], &at[i])) != 0)
+			return r;
+	/* A second already counted by another process (our clock read
+	 * before its commit, or a clock a little behind): count from
+	 * there, never lose what is recorded. A record a minute or more
+	 * ahead (the clock stepped back) is forgotten. */
+	for (i = 0; i < n; i++)
+		if (at[i] > now && at[i] - now < 60)
+			now = at[i];
+	for (i = 0; i < n; i++) {
+		if (at[i] > now)
+			at[i] = INT64_MIN;
+		/* Seconds after the last counted one, or all of them if that
+		 * is a minute gone, are empty. */
+		for (s = at[i] > now - 60 ? at[i] + 1 : now - 59; s <= now; s++)
+			c[i][s % 60] = 0;
 		for (sum = 0, k = 0; k < 60; k++)
 			sum += c[i][k];
 		/* Full: wait until enough of the oldest seconds leave. */
@@ -944,7 +959,7 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 		if (s > now - 59 && s + 59 - now > *wait)
 			*wait = s + 59 - now;
 	}
-	for (i = 0; i < n && r == 0 && *wait == 0; i++) {
+	for (i = 0; i < n && *wait == 0; i++) {
 		c[i][now % 60]++;
 		a = json_array();
 		for (k = 0; k < 60; k++)
@@ -952,8 +967,10 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 		j = json_pack("{s:I,s:o}", "at", (json_int_t)now, "c", a);
 		r = fa_putjson(v->meta, t, keys[i], j);
 		json_decref(j);
+		if (r != 0)
+			return r;
 	}
-	return r;
+	return 0;
 }
 
 int
