@@ -27,6 +27,7 @@
 
 #define MAXPAGES	100	/* per list */
 #define NCHAIN		5
+#define MAXSTALE	32	/* fa-prefetch --stale: processes at once */
 
 extern char **environ;
 
@@ -456,7 +457,9 @@ main(int argc, char *argv[])
 	json_t *cache = NULL;
 	char *end;
 	long stale = -1;
-	int ch, sflag = 0, i, rv, failed = 0, null, running, st;
+	struct { pid_t pid; const char *id; } slot[MAXSTALE];
+	int ch, sflag = 0, i, k, rv, failed = 0, null, running, st, conc;
+	pid_t pid;
 
 	if (fa_secure_init() == -1)
 		fa_die();
@@ -517,20 +520,38 @@ main(int argc, char *argv[])
 	if (fa_vault_txn(&vault, stalelist, &s) == -1)
 		fa_die();
 	fa_vault_close(&vault);
-	/* Each binding by a process of its own, refresh_concurrency at
-	 * once: a slow binding does not hold up the others. Their caches
-	 * are not printed; their messages are. */
+	/* Each binding by a process of its own, refresh_concurrency (at
+	 * most MAXSTALE) at once: a slow binding does not hold up the
+	 * others. Their caches are not printed; their messages are. */
 	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
 		err(1, "/dev/null");
+	memset(slot, 0, sizeof(slot));
+	conc = conf.refresh_concurrency < MAXSTALE ?
+	    (int)conf.refresh_concurrency : MAXSTALE;
 	for (i = running = 0; i < s.n || running > 0;) {
-		if (i < s.n && running < conf.refresh_concurrency) {
-			if (spawn("fa-prefetch", NULL, s.ids[i++], null) == -1) {
+		if (i < s.n && running < conc) {
+			for (k = 0; slot[k].pid != 0; k++)
+				;
+			if ((pid = spawn("fa-prefetch", NULL, s.ids[i],
+			    null)) == -1) {
 				warnx("%s", fa_errmsg());
 				failed++;
-			} else
+			} else {
+				slot[k].pid = pid;
+				slot[k].id = s.ids[i];
 				running++;
-		} else if (wait(&st) != -1) {
+			}
+			i++;
+		} else if ((pid = wait(&st)) != -1) {
+			for (k = 0; k < conc && slot[k].pid != pid; k++)
+				;
+			if (k == conc)
+				continue;	/* not one of ours */
+			slot[k].pid = 0;
 			running--;
+			if (WIFSIGNALED(st))
+				warnx("%s: killed by signal %d", slot[k].id,
+				    WTERMSIG(st));
 			failed += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
 		} else if (errno != EINTR)
 			err(1, "wait");

@@ -50,6 +50,7 @@ fa_jsonfree(void *p)
 int
 fa_secure_init(void)
 {
+	static char errbuf[BUFSIZ];
 	struct rlimit rl = { 0, 0 };
 	int fd;
 
@@ -59,6 +60,9 @@ fa_secure_init(void)
 		;
 	if (fd > 2)
 		close(fd);
+	/* A line a write: processes side by side (the sweeps, fa-prefetch
+	 * --stale's children) share one stderr, and cron mails it. */
+	setvbuf(stderr, errbuf, _IOLBF, sizeof(errbuf));
 	if (sodium_init() < 0)
 		return fa_seterr(1, "libsodium failed to initialise");
 	if (setrlimit(RLIMIT_CORE, &rl) == -1)
