@@ -12,14 +12,15 @@ fresh
 scan; ok $? "nothing written: nothing found"
 like "$T/found" 'scanned 0 files for 1 secrets' "it read the secrets"
 
-for f in vault/tokens.db vault/log.0000000001 x.err stderr.all pages.all \
-    audit.txt lighttpd.log; do
+for f in vault/tokens.db vault/log.0000000001 x.err err stderr errors \
+    stderr.all pages.all audit.txt lighttpd.log; do
 	fresh
 	printf 'before %s after' "$tok" >"$L/$f"
 	scan; [ $? -eq 1 ]; ok $? "a token in $f is found"
 	unlike "$T/found" "$tok" "the report does not repeat it ($f)"
 done
 for form in "$(printf %s "$tok" | jq -sRr @uri)" \
+    "$(printf %s "$tok" | jq -sRr @uri | sed 's/%2B/%2b/; s/%2F/%2f/')" \
     "$(printf %s "$tok" | sed 's|/|\\/|g')"; do
 	fresh
 	echo "$form" >"$L/x.err"
@@ -37,20 +38,26 @@ xxd -p -c 64 "$L/master.key" >"$L/vault/x"
 scan; [ $? -eq 1 ]; ok $? "the master key in hex in the vault directory"
 base64 "$L/master.key" >"$L/vault/x"
 scan; [ $? -eq 1 ]; ok $? "the master key in base64"
+base64 "$L/master.key" | tr -d '=\n' >"$L/vault/x"
+scan; [ $? -eq 1 ]; ok $? "the master key in base64 without padding"
 
 # argv and environment of fa processes, as t/procscan records them.
 fresh
 mkdir -p "$T/pb"
 cp /bin/sh "$T/pb/fa-leaky"
 (procscan "$L/proc.log" $$ </dev/null >/dev/null 2>&1 &)
-until grep -q "$tok" "$L/proc.log" 2>/dev/null; do
+i=0
+until grep -q "$tok" "$L/proc.log" 2>/dev/null || [ $i -ge 100 ]; do
 	"$T/pb/fa-leaky" -c 'sleep 0.1' "$tok"
+	i=$((i + 1))
 done
 scan; [ $? -eq 1 ]; ok $? "a token in an fa process's argv"
 fresh
 (procscan "$L/proc.log" $$ </dev/null >/dev/null 2>&1 &)
-until grep -q SECRET_X "$L/proc.log" 2>/dev/null; do
+i=0
+until grep -q SECRET_X "$L/proc.log" 2>/dev/null || [ $i -ge 100 ]; do
 	SECRET_X=$tok "$T/pb/fa-leaky" -c 'sleep 0.1'
+	i=$((i + 1))
 done
 scan; [ $? -eq 1 ]; ok $? "a token in an fa process's environment"
 done_testing

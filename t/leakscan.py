@@ -25,8 +25,8 @@ from urllib.parse import quote, quote_plus
 # audit records), every stderr the tests kept (*.err, stderr.all; not the
 # stand-in's), the dashboard's pages (pages.all, t/lib.sh's webserver),
 # the audit log as fa-vault log prints it (audit.txt), lighttpd's logs.
-SCAN = re.compile(r"^(vault/.*|(?!standin\.err$)[^/]*\.err|stderr\.all|"
-                  r"pages\.all|audit\.txt|lighttpd[^/]*\.log)$")
+SCAN = re.compile(r"^(vault/.*|(?!standin\.err$)[^/]*\.err|err|stderr|errors|"
+                  r"stderr\.all|pages\.all|audit\.txt|lighttpd[^/]*\.log)$")
 
 
 def forms(s):
@@ -34,9 +34,15 @@ def forms(s):
     return {f.encode() for f in out}
 
 
+def pctupper(data):
+    """The data with every percent-escape in upper case, as quote() writes."""
+    return re.sub(rb"%[0-9a-fA-F]{2}", lambda m: m.group(0).upper(), data)
+
+
 def keyforms(k):
-    return {k, k.hex().encode(), k.hex().upper().encode(),
-            base64.b64encode(k), base64.urlsafe_b64encode(k)}
+    b64 = {base64.b64encode(k), base64.urlsafe_b64encode(k)}
+    return {k, k.hex().encode(), k.hex().upper().encode()} | b64 | \
+        {b.rstrip(b"=") for b in b64}
 
 
 def main():
@@ -66,6 +72,7 @@ def main():
                 continue
             with open(path, "rb") as fh:
                 data = fh.read()
+            data += b"\0" + pctupper(data)
             scanned += 1
             for label, fs in secrets:
                 if any(x in data for x in fs):
@@ -74,6 +81,7 @@ def main():
     try:
         with open(os.path.join(top, "proc.log"), "rb") as fh:
             data = fh.read()
+        data += b"\0" + pctupper(data)
         for label, fs in secrets:
             if any(x in data for x in fs):
                 print("leak: %s in an fa process's argv or environment"
