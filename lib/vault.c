@@ -349,6 +349,33 @@ fail:
 	return r;
 }
 
+/* Berkeley DB refuses to open when a registry slot holds our pid: a
+ * process killed in the environment left it, and the kernel gave us its
+ * pid. Its death must still cause recovery: rewrite the slot with a pid
+ * no process can have (the slot's lock is free, so Berkeley DB sees a
+ * dead process and recovers). Slots are "%24lu\n", 25 bytes. */
+static int
+staleslot(const char *dir)
+{
+	char path[PATH_MAX], line[26], *end;
+	int fd, fixed = 0;
+	off_t off;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
+	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return 0;
+	for (off = 0; pread(fd, line, 25, off) == 25; off += 25) {
+		line[25] = '\0';
+		if (line[0] != 'X' && strtoul(line, &end, 10) ==
+		    (unsigned long)getpid() && *end == '\n') {
+			snprintf(line, sizeof(line), "%24lu\n", 4294967295UL);
+			fixed += pwrite(fd, line, 25, off) == 25;
+		}
+	}
+	close(fd);
+	return fixed;
+}
+
 static void
 backoff(int try)
 {
@@ -403,6 +430,9 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	 * can never be joined and no registry slot says so: empty the
 	 * registry, which makes the next open run recovery. */
 	for (try = 0; envopen(v) == -1; try++) {
+		if (lastdb == EINVAL && strstr(fa_errmsg(), "BDB1528") != NULL &&
+		    staleslot(c->vault_dir))
+			continue;
 		if (fa_errstatus() != 75 || try == 400)
 			return -1;
 		if (lastdb == EAGAIN && try == 200 && (size_t)snprintf(path,
