@@ -58,7 +58,16 @@ diag "$T/hung" 2>/dev/null
 [ ! -e "$T/odd" ]; ok $? "the steady writer only ever succeeded or said retry (75)"
 diag "$T/odd" 2>/dev/null
 
-expect 0 "the vault opens after 25 kills" fa-vault ls
+# A writer killed while joining the environment, before its registry
+# slot exists, can leave a region mutex held that nothing marks as a
+# dead process's: the next opener is stuck, and its backstop exits 75
+# (try again) after vault_timeout + 2 s, leaving a slot that makes the
+# open after it recover. So: 0, or 75 and then 0.
+fa-vault ls >"$T/out" 2>"$T/err"
+st=$?
+[ $st -eq 75 ] && { diag "$T/err"; fa-vault ls >"$T/out" 2>"$T/err"; st=$?; }
+[ $st -eq 0 ]; ok $? "the vault opens after 25 kills (at most one 75 first)"
+diag "$T/err"
 jq -r 'select(.status == "connected") | .id' "$T/out" | sort >"$T/present"
 sort "$T/committed" >"$T/want"
 [ -s "$T/want" ]; ok $? "writers committed something ($(wc -l <"$T/want"))"
