@@ -789,7 +789,10 @@ class Handler(BaseHTTPRequestHandler):
                 limit = min(limit, 5)
             if not st.rate_ok(("api", a["company"], a["client_id"]), limit):
                 raise self.too_many()
-            company = copy.deepcopy(st.company(a["company"]))
+            # Shallow: the answers below are built as new objects, never
+            # by changing the fixture's (a deep copy of a big company per
+            # request, under the lock, was most of a page's time).
+            company = dict(st.company(a["company"]))
             quote_ch = st.config["link_rel_quote"]
         base = self.base()
         p = self.rpath
@@ -804,8 +807,9 @@ class Handler(BaseHTTPRequestHandler):
             raise json_reply(200, {"user": user})
         if p.startswith("/v2/categories"):
             for k in CATEGORY_LISTS:
-                for c in company[k]:
-                    c["url"] = "%s/v2/categories/%s" % (base, quote(str(c.get("nominal_code"))))
+                company[k] = [dict(c, url="%s/v2/categories/%s" % (
+                    base, quote(str(c.get("nominal_code")))))
+                    for c in company[k]]
             if p != "/v2/categories":
                 code = p[len("/v2/categories/"):]
                 for k in CATEGORY_LISTS:
