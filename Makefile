@@ -22,7 +22,7 @@ DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 all: $(BIN) $(CGI) $(TESTBIN)
 
 ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib
-LIBS = $(LDFLAGS) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+LIBS = $(LDFLAGS) $(STATIC_LIBS)
 
 .SUFFIXES: .c .o
 .c.o:
