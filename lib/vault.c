@@ -35,6 +35,20 @@ stuck(int sig)
 	_exit(75);
 }
 
+/* A command that dies (errx, fa_die) after opening the vault still
+ * leaves it: else its registry slot makes the next opener run recovery,
+ * and every process in the vault start over. Not from inside a
+ * transaction: those locks must go as a dead process's do. */
+static struct fa_vault *opened;
+static int intxn, atexitset;
+
+static void
+closeatexit(void)
+{
+	if (opened != NULL && !intxn)
+		fa_vault_close(opened);
+}
+
 static void
 msgcall(const DB_ENV *e, const char *msg)
 {
@@ -444,12 +458,17 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 			(void)unlink(path);
 		backoff(try);
 	}
+	if (!atexitset++)
+		atexit(closeatexit);
+	opened = v;
 	return fa_vault_loadkeys(v, NULL);
 }
 
 void
 fa_vault_close(struct fa_vault *v)
 {
+	if (opened == v)
+		opened = NULL;
 	closedbs(v);
 	fa_secfree(v->keys);
 	v->keys = NULL;
@@ -520,7 +539,9 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 		dberr[0] = '\0';
 		r = v->env->txn_begin(v->env, NULL, &t, DB_TXN_NOWAIT);
 		if (r == 0) {
+			intxn = 1;
 			r = fn(v, t, arg);
+			intxn = 0;
 			if (r == 0)
 				r = t->commit(t, 0);
 			else
