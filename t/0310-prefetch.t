@@ -93,4 +93,12 @@ like "$T/err" '^fa-prefetch: b[23]: .*503' "it names the binding and the failure
 other=b2; grep -q 'b2:' "$T/err" && other=b3
 [ "$(fa-prefetch -s $other | jq .fetched_at)" -gt "$now" ]
 ok $? "the other binding was fetched too"
+# A child that dies by a signal is named, not silent: a copy of
+# fa-prefetch whose fa-refresh kills the child that asks it for a token.
+mkdir -p "$T/kb"
+cp "$B/bin/fa-prefetch" "$T/kb/"
+printf '#!/bin/sh\nkill -9 $PPID\n' >"$T/kb/fa-refresh"
+chmod +x "$T/kb/fa-refresh"
+expect 1 "--stale with a child killed: 1" "$T/kb/fa-prefetch" --stale 0
+like "$T/err" '^fa-prefetch: b[23]: killed by signal 9$' "the killed child is named"
 done_testing
