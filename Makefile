@@ -13,7 +13,7 @@ MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 MAN8 = man/fa-dashboard.8
-TESTBIN = t/rawdb t/procscan t/ratewin
+TESTBIN = t/rawdb t/procscan t/ratewin t/secmem
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
@@ -59,6 +59,8 @@ t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)
 t/ratewin: t/ratewin.c $(LIBOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/ratewin.c $(LIBOBJ) $(LIBS)
+t/secmem: t/secmem.c lib/diag.o lib/secmem.o
+	$(CC) $(ALLCFLAGS) -o $@ t/secmem.c lib/diag.o lib/secmem.o $(LIBS)
 t/procscan: t/procscan.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ t/procscan.c
 
@@ -105,7 +107,7 @@ check-asan: deps
 	rm -rf .asan
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
-	cp t/rawdb.c t/procscan.c t/ratewin.c .asan/t/
+	cp t/rawdb.c t/procscan.c t/ratewin.c t/secmem.c .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
 	FA_BUILD=`pwd`/.asan \

@@ -552,7 +552,8 @@ main(int argc, char *argv[])
 	if (print && isatty(1))
 		errx(64, "refusing to print a token to a terminal (pipe it)");
 	if (fa_conf_load(&conf, confpath) == -1 ||
-	    fa_vault_open(&vault, &conf, due ? FA_VAULT_CHECKPOINT : 0) == -1)
+	    fa_vault_open(&vault, &conf, FA_VAULT_TOKENS |
+	    (due ? FA_VAULT_CHECKPOINT : 0)) == -1)
 		fa_die();
 	leasesecs = 2 * conf.http_timeout * (due ? 4 + 1 : 1) + 10;
 	return due ? sweep() : one(argv[0], force, print);

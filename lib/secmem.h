@@ -10,8 +10,8 @@
 #define FA_KEYLEN	32
 
 int	 fa_secure_init(void);
-void	*fa_secalloc(size_t);		/* sodium_malloc, zeroed; NULL on failure */
-void	 fa_secfree(void *);		/* sodium_free: wipes, unmaps */
+void	*fa_secalloc(size_t);		/* locked, guarded, zeroed; NULL on failure */
+void	 fa_secfree(void *);		/* wipes, gives back */
 int	 fa_readkey(const char *path, unsigned char key[FA_KEYLEN]);
 int	 fa_writekey(const char *path);
 /* Reads a whole small secret file (client secret) into secure memory,

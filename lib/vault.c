@@ -261,18 +261,19 @@ static const struct dbdesc {
 	int		 dup;
 	size_t		 primary;
 	int		(*key)(DB *, const DBT *, const DBT *, DBT *);
+	int		 tokens;	/* opened with FA_VAULT_TOKENS */
 } dbs[] = {
 #define O(f) offsetof(struct fa_vault, f)
-	{ "meta.db",	O(meta),	DB_BTREE, 0, 0, NULL },
-	{ "tenants.db",	O(tenants),	DB_BTREE, 0, 0, NULL },
-	{ "bindings.db", O(bindings),	DB_BTREE, 0, 0, NULL },
-	{ "bytenant.db", O(bytenant),	DB_BTREE, 1, O(bindings), tenant_key },
-	{ "tokens.db",	O(tokens),	DB_BTREE, 0, 0, NULL },
-	{ "due.db",	O(due),		DB_BTREE, 1, O(tokens), due_key },
-	{ "states.db",	O(states),	DB_BTREE, 0, 0, NULL },
-	{ "cache.db",	O(cache),	DB_BTREE, 0, 0, NULL },
-	{ "audit.db",	O(audit),	DB_RECNO, 0, 0, NULL },
-	{ "auditidx.db", O(auditidx),	DB_BTREE, 1, O(audit), binding_key },
+	{ "meta.db",	O(meta),	DB_BTREE, 0, 0, NULL, 1 },
+	{ "tenants.db",	O(tenants),	DB_BTREE, 0, 0, NULL, 0 },
+	{ "bindings.db", O(bindings),	DB_BTREE, 0, 0, NULL, 1 },
+	{ "bytenant.db", O(bytenant),	DB_BTREE, 1, O(bindings), tenant_key, 1 },
+	{ "tokens.db",	O(tokens),	DB_BTREE, 0, 0, NULL, 1 },
+	{ "due.db",	O(due),		DB_BTREE, 1, O(tokens), due_key, 1 },
+	{ "states.db",	O(states),	DB_BTREE, 0, 0, NULL, 0 },
+	{ "cache.db",	O(cache),	DB_BTREE, 0, 0, NULL, 0 },
+	{ "audit.db",	O(audit),	DB_RECNO, 0, 0, NULL, 1 },
+	{ "auditidx.db", O(auditidx),	DB_BTREE, 1, O(audit), binding_key, 1 },
 #undef O
 };
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
@@ -332,16 +333,19 @@ envopen(struct fa_vault *v)
 	e->set_lg_max(e, 4 * 1024 * 1024);
 	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
 	/* DB_REGISTER|DB_RECOVER: recover only when a process died with
-	 * the environment open. Not DB_FAILCHK: when the dead process held
-	 * a region mutex its attach path blocks on that mutex forever. */
+	 * the environment open; that also releases everything it held, so
+	 * no failchk here (it cost a fresh-token read 5 %, BENCH.md): only
+	 * fa_vault_txn's retries call it. Not DB_FAILCHK: when the dead
+	 * process held a region mutex its attach path blocks on that mutex
+	 * forever. */
 	e->set_timeout(e, 100000, DB_SET_REG_TIMEOUT);
 	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
 	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER, 0600);
 	if (r != 0)
 		goto fail;
-	if ((r = e->failchk(e, 0)) != 0)
-		goto fail;
 	for (i = 0; i < NDBS; i++) {
+		if ((v->flags & FA_VAULT_TOKENS) && !dbs[i].tokens)
+			continue;
 		p = DBP(v, dbs[i].off);
 		if ((r = db_create(p, e, 0)) != 0)
 			goto fail;

@@ -17,8 +17,11 @@
 
 /* FA_VAULT_CHECKPOINT: checkpoint on close (the cron sweep, fa-vault);
  * not the per-request commands, whom a checkpoint can stall for a
- * second while another process holds a page. */
-enum { FA_VAULT_CREATE = 1, FA_VAULT_CHECKPOINT = 2 };
+ * second while another process holds a page. FA_VAULT_TOKENS: open only
+ * what a token's life uses (meta, bindings, tokens, audit and their
+ * indexes; the others stay NULL): fa-refresh, whose fresh-token path
+ * opening three databases it never reads cost it 5 % (BENCH.md). */
+enum { FA_VAULT_CREATE = 1, FA_VAULT_CHECKPOINT = 2, FA_VAULT_TOKENS = 4 };
 
 struct fa_vault {
 	const struct fa_conf *conf;
