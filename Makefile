@@ -152,12 +152,12 @@ FUZZCC = clang
 FUZZFLAGS = -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
-	fuzz/seal fuzz/http
+	fuzz/seal fuzz/http fuzz/bundle
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
 	fuzz/obj/seal.o fuzz/obj/vault.o fuzz/obj/url.o fuzz/obj/http.o \
 	fuzz/obj/oauth.o fuzz/obj/cgi.o
 FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
-	fadoc:30000 conf:500000 seal:900000 http:150000
+	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000
 FUZZTIME = 300
 FUZZOPT = -max_len=8192 -timeout=25
 
@@ -173,6 +173,7 @@ fuzz/fadoc: fuzz/fadoc.c
 fuzz/conf: fuzz/conf.c
 fuzz/seal: fuzz/seal.c
 fuzz/http: fuzz/http.c
+fuzz/bundle: fuzz/bundle.c
 $(FUZZ): $(FUZZOBJ) lib/*.h
 	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib \
 	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)

@@ -659,18 +659,6 @@ struct storearg {
 	char		 tenant[65];
 };
 
-static int
-strfield(json_t *o, const char *k, size_t max, int required)
-{
-	json_t *v = json_object_get(o, k);
-
-	if (v == NULL)
-		return !required;
-	return json_is_string(v) && json_string_length(v) <= max &&
-	    (json_string_length(v) > 0 || !required) &&
-	    strlen(json_string_value(v)) == json_string_length(v);
-}
-
 /* Reads and checks a token bundle; every failure is status 65. */
 static json_t *
 readbundle(struct storearg *sa)
@@ -678,10 +666,10 @@ readbundle(struct storearg *sa)
 	char *buf;
 	size_t len = 0;
 	ssize_t n;
-	json_error_t je;
 	json_t *j;
 
-	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL)
+	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL ||
+	    (sa->tok = fa_secalloc(sizeof(*sa->tok))) == NULL)
 		errx(1, "out of secure memory");
 	while ((n = read(0, buf + len, MAXBUNDLE + 1 - len)) > 0)
 		if ((len += n) > MAXBUNDLE)
@@ -690,41 +678,12 @@ readbundle(struct storearg *sa)
 		err(1, "stdin");
 	if (len > MAXBUNDLE)
 		errx(65, "token bundle larger than %d bytes", MAXBUNDLE);
-	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	j = fa_bundle(buf, len, sa->tok, &sa->company);
 	fa_secfree(buf);
-	/* Never je.text: it may quote the input, and so a token. */
 	if (j == NULL)
-		errx(65, "token bundle is not valid JSON (line %d, column %d)",
-		    je.line, je.column);
-	if (!json_is_object(j))
-		errx(65, "token bundle is not a JSON object");
-	if (!strfield(j, "binding", 64, 1) || !strfield(j, "endpoint", 31, 1))
-		errx(65, "token bundle lacks binding or endpoint");
-	checkname("binding", sa->id = jstr(j, "binding"));
+		fa_die();
+	sa->id = jstr(j, "binding");
 	sa->endpoint = jstr(j, "endpoint");
-	if (!json_is_string(json_object_get(j, "access_token")) ||
-	    !fa_tokenok(jstr(j, "access_token")) ||
-	    !json_is_string(json_object_get(j, "refresh_token")) ||
-	    !fa_tokenok(jstr(j, "refresh_token")))
-		errx(65, "token bundle: access_token and refresh_token must be "
-		    "1-%d printable characters", FA_TOKLEN - 1);
-	if (!json_is_integer(json_object_get(j, "expires_at")) ||
-	    !json_is_integer(json_object_get(j, "refresh_token_expires_at")) ||
-	    json_integer_value(json_object_get(j, "expires_at")) <= 0 ||
-	    json_integer_value(json_object_get(j,
-	    "refresh_token_expires_at")) <= 0)
-		errx(65, "token bundle: expires_at and refresh_token_expires_at "
-		    "must be positive integers (Unix seconds)");
-	if ((sa->company = fa_company(json_object_get(j, "company"))) == NULL)
-		errx(65, "token bundle: %s", fa_errmsg());
-	if ((sa->tok = fa_secalloc(sizeof(*sa->tok))) == NULL)
-		errx(1, "out of secure memory");
-	strcpy(sa->tok->access, jstr(j, "access_token"));
-	strcpy(sa->tok->refresh, jstr(j, "refresh_token"));
-	sa->tok->expires_at = json_integer_value(json_object_get(j,
-	    "expires_at"));
-	sa->tok->refresh_expires_at = json_integer_value(json_object_get(j,
-	    "refresh_token_expires_at"));
 	return j;
 }
 

@@ -364,6 +364,93 @@ bad:
 	return NULL;
 }
 
+/* A string member: at most max bytes, no NUL inside; empty only when
+ * not required, and absent likewise. */
+static int
+strfield(json_t *o, const char *k, size_t max, int required)
+{
+	json_t *v = json_object_get(o, k);
+
+	if (v == NULL)
+		return !required;
+	return json_is_string(v) && json_string_length(v) <= max &&
+	    (json_string_length(v) > 0 || !required) &&
+	    strlen(json_string_value(v)) == json_string_length(v);
+}
+
+static int
+tokfield(json_t *o, const char *k)
+{
+	return strfield(o, k, FA_TOKLEN - 1, 1) &&
+	    fa_tokenok(json_string_value(json_object_get(o, k)));
+}
+
+static int
+timefield(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	return json_is_integer(v) && json_integer_value(v) > 0;
+}
+
+json_t *
+fa_bundle(const char *buf, size_t len, struct fa_tokens *tok,
+    json_t **company)
+{
+	json_error_t je;
+	json_t *j;
+	const char *b;
+
+	*company = NULL;
+	/* Never je.text: it may quote the input, and so a token. */
+	if ((j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		fa_seterr(65, "token bundle is not valid JSON (line %d, "
+		    "column %d)", je.line, je.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		fa_seterr(65, "token bundle is not a JSON object");
+		goto bad;
+	}
+	if (!strfield(j, "binding", 64, 1) || !strfield(j, "endpoint", 31, 1)) {
+		fa_seterr(65, "token bundle lacks binding or endpoint");
+		goto bad;
+	}
+	if (!fa_validname(b = json_string_value(json_object_get(j,
+	    "binding")), 65)) {
+		fa_seterr(65, "invalid binding \"%.64s\": use 1-64 of A-Z a-z "
+		    "0-9 . _ @ + -", b);
+		goto bad;
+	}
+	if (!tokfield(j, "access_token") || !tokfield(j, "refresh_token")) {
+		fa_seterr(65, "token bundle: access_token and refresh_token "
+		    "must be 1-%d printable characters", FA_TOKLEN - 1);
+		goto bad;
+	}
+	if (!timefield(j, "expires_at") ||
+	    !timefield(j, "refresh_token_expires_at")) {
+		fa_seterr(65, "token bundle: expires_at and "
+		    "refresh_token_expires_at must be positive integers (Unix "
+		    "seconds)");
+		goto bad;
+	}
+	if ((*company = fa_company(json_object_get(j, "company"))) == NULL) {
+		fa_seterr(65, "token bundle: %s", fa_errmsg());
+		goto bad;
+	}
+	strcpy(tok->access, json_string_value(json_object_get(j,
+	    "access_token")));
+	strcpy(tok->refresh, json_string_value(json_object_get(j,
+	    "refresh_token")));
+	tok->expires_at = json_integer_value(json_object_get(j, "expires_at"));
+	tok->refresh_expires_at = json_integer_value(json_object_get(j,
+	    "refresh_token_expires_at"));
+	return j;
+bad:
+	json_decref(j);
+	return NULL;
+}
+
 int
 fa_page(const char *body, size_t len, const char *member, json_t *items,
     json_t **company)

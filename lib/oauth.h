@@ -54,6 +54,13 @@ json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,
 /* Checks a company object and returns a normalised copy: id as a
  * string, name and subdomain required. NULL and status 65 if bad. */
 json_t	*fa_company(json_t *);
+/* The token bundle fa-exchange prints and fa-vault store reads
+ * (fa-vault(1)), untrusted: checks all of it, fills tok (secure memory)
+ * and *company (fa_company's copy) and returns the object (binding and
+ * endpoint are read from it). NULL and status 65 if bad; a message
+ * never quotes the input, but for a binding name. */
+json_t	*fa_bundle(const char *buf, size_t len, struct fa_tokens *tok,
+	    json_t **company);
 /* One page of an API document (body, len bytes, untrusted): with a
  * member ("income_categories"), appends the objects of that array to
  * items; with none, replaces *company with the page's company (a new
