@@ -337,7 +337,7 @@ envopen(struct fa_vault *v)
 	 * a region mutex its attach path blocks on that mutex forever. The
 	 * failchk after it is no luxury, though it costs a fresh-token read
 	 * 5 %: without it t/0070's kill -9 loop failed 3 runs of 15 (once a
-	 * committed binding lost; once every write refused with
+	 * stored binding not found connected; once every write refused with
 	 * DB_PAGE_NOTFOUND until the next recovery), with it none of 15. */
 	e->set_timeout(e, 100000, DB_SET_REG_TIMEOUT);
 	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
