@@ -242,7 +242,8 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		    "bank_accounts", "", NULL, NULL, 0, 0 },
 	};
 	struct fa_http r[NCHAIN];
-	int map[NCHAIN], i, k, rv = 0;
+	int map[NCHAIN], i, k, rv = 0, waited = 0;
+	long wait;
 	json_t *banks;
 
 	for (i = 0; i < NCHAIN; i++) {
@@ -269,6 +270,7 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		if (k == 0)
 			break;
 		(void)fa_http_run(r, k, NCHAIN);
+		wait = -1;
 		for (i = 0; i < k; i++) {
 			struct chain *ch = &c[map[i]];
 
@@ -279,6 +281,18 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				rv = fa_seterr(77, "%s: FreeAgent refused a fresh "
 				    "access token (HTTP 401): access was revoked "
 				    "in FreeAgent", ch->url);
+			/* A short Retry-After is waited out, once, and the
+			 * page asked again; a long one is the caller's. */
+			else if (rv == 0 && r[i].status == 429 && !waited &&
+			    r[i].retry_after >= 0 &&
+			    r[i].retry_after <= FA_RETRY_WAIT) {
+				if (r[i].retry_after > wait)
+					wait = r[i].retry_after;
+			} else if (rv == 0 && r[i].status == 429 &&
+			    r[i].retry_after >= 0)
+				rv = fa_seterr(75, "%s: HTTP 429, FreeAgent asks "
+				    "to wait %ld s; try again later", ch->url,
+				    r[i].retry_after);
 			else if (rv == 0 && (r[i].status != 200 ||
 			    !fa_http_isjson(&r[i]) || r[i].badlink))
 				rv = fa_seterr(75, "%s: HTTP %ld%s; try again "
@@ -308,6 +322,10 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		}
 		if (rv != 0)
 			goto out;
+		if (wait >= 0) {
+			waited = 1;
+			sleep((unsigned)wait);
+		}
 	}
 	banks = json_array();
 	for (i = 2; i < NCHAIN; i++)

@@ -26,7 +26,6 @@
 
 #define MAXDUE		100000
 #define TEMP_RETRY	300	/* s before the sweep retries a failure */
-#define RETRY_WAIT	5	/* longest Retry-After one call waits out */
 
 
 static struct fa_conf conf;
@@ -404,7 +403,7 @@ one(const char *id, int force, int print)
 				break;
 			/* A short Retry-After is worth waiting out, once. */
 			if (j.state == DONE && j.rv == 75 && !waited &&
-			    j.retry_after > 0 && j.retry_after <= RETRY_WAIT) {
+			    j.retry_after > 0 && j.retry_after <= FA_RETRY_WAIT) {
 				waited = 1;
 				sleep((unsigned)j.retry_after);
 				j.force = 1;	/* past our own retry_at */

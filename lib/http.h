@@ -10,6 +10,10 @@
 
 #include "conf.h"
 
+/* The longest Retry-After a command waits out, once, before giving up
+ * with 75 (try again later). */
+#define FA_RETRY_WAIT	5
+
 struct fa_http {
 	/* request */
 	const char	*method;	/* "GET" or "POST" */

@@ -1,7 +1,8 @@
 #!/bin/sh
 # fa-prefetch: every page of every list, the cache equal to FreeAgent's
-# data, lists fetched side by side, a failure keeps the old cache, a 401
-# to a fresh token means needs_reconnect.
+# data, lists fetched side by side, a short Retry-After waited out, a
+# failure keeps the old cache, a 401 to a fresh token means
+# needs_reconnect.
 . "$(dirname "$0")/lib.sh"
 
 mkvault >/dev/null 2>&1
@@ -50,6 +51,29 @@ ok $? "every page of every account list, each once ($pages)"
 ok $? "the five lists were fetched side by side"
 expect 0 "-s prints the cache without the network" fa-prefetch -s b1
 cmp -s "$T/out" "$T/cache"; ok $? "the same cache"
+
+# 429: a short Retry-After is waited out and the page asked again; a
+# long one is 75 with FreeAgent's wait, the page not asked again.
+ctl POST reset >/dev/null
+ctl POST fault '{"path":"/v2/categories","kind":"429","count":1,"retry_after":1,"window":true}' >/dev/null
+expect 0 "a 429 with Retry-After: 1 is waited out" fa-prefetch b1
+jq -S '.income_categories' "$T/out" >"$T/got"
+jq -S '.income_categories' "$T/cache" >"$T/want"
+cmp -s "$T/got" "$T/want"; ok $? "and the categories are whole"
+[ "$(count 'GET /v2/categories')" -eq 2 ]; ok $? "the page asked again, once"
+cp "$T/out" "$T/cache"
+ctl POST reset >/dev/null
+ctl POST fault '{"path":"/v2/categories","kind":"429","count":2,"retry_after":1}' >/dev/null
+expect 75 "a second 429 after waiting: 75" fa-prefetch b1
+like "$T/err" "HTTP 429, FreeAgent asks to wait 1 s; try again later" \
+    "with FreeAgent's wait"
+ctl POST reset >/dev/null
+ctl POST fault '{"path":"/v2/categories","kind":"429","count":1,"retry_after":60}' >/dev/null
+expect 75 "a 429 with Retry-After: 60: 75" fa-prefetch b1
+like "$T/err" "HTTP 429, FreeAgent asks to wait 60 s" "with FreeAgent's wait"
+[ "$(count 'GET /v2/categories')" -eq 1 ]; ok $? "the page not asked again"
+fa-prefetch -s b1 | cmp -s - "$T/cache"
+ok $? "the cache of the waited-out run stays"
 
 # A failure keeps the previous cache.
 for kind in 503 malformed truncated; do

@@ -19,7 +19,9 @@ Standard library only; binds 127.0.0.1 only.  Control API (JSON bodies):
     GET|POST /_control/config  {key: value, ...}   merged; see DEFAULT_CONFIG
     GET|POST /_control/consent {"mode":"approve"|"decline"|"interactive","company":ID}
     GET|POST /_control/clock   {"offset":S} or {"advance":S}
-    POST /_control/fault  {"path":P|"*","kind":K,"count":N,"retry_after":S,"seconds":S}
+    POST /_control/fault  {"path":P|"*","kind":K,"count":N,"retry_after":S,"seconds":S,
+                           "window":bool}   (429 and window: the path then answers
+                           429 until Retry-After has passed)
     GET|DELETE /_control/fault
     POST /_control/revoke {"company":ID}
     GET  /_control/tokens[?company=ID]
@@ -31,6 +33,7 @@ import base64
 import copy
 import html
 import json
+import math
 import os
 import secrets
 import select
@@ -229,6 +232,7 @@ class State:
         self.config = copy.deepcopy(DEFAULT_CONFIG)
         self.consent = {"mode": "interactive", "company": None}
         self.faults = []
+        self.closed = {}
         self.counts = {}
         self.inflight = getattr(self, "inflight", 0)    # requests still running
         self.max_inflight = self.inflight
@@ -278,11 +282,19 @@ class State:
         return True
 
     def take_fault(self, path):
+        # A 429 fault with "window" closes the path for its Retry-After,
+        # as FreeAgent's rate window does: asked again too soon, 429 again.
+        until = self.closed.get(path, 0)
+        if time.monotonic() < until:
+            return {"path": path, "kind": "429",
+                    "retry_after": math.ceil(until - time.monotonic())}
         for f in self.faults:
             if f["count"] > 0 and f["path"] in (path, "*"):
                 f["count"] -= 1
                 if f["count"] == 0:
                     self.faults.remove(f)
+                if f["kind"] == "429" and f.get("window"):
+                    self.closed[path] = time.monotonic() + f["retry_after"]
                 return dict(f)
         return None
 
@@ -949,7 +961,8 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad("path must be \"*\" or start with /")
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
                 raise bad("count must be a positive integer")
-            f = {"path": path, "kind": kind, "count": count}
+            f = {"path": path, "kind": kind, "count": count,
+                 "window": body.get("window") is True}
             for k, dflt in (("retry_after", 1), ("seconds", 60)):
                 v = body.get(k, dflt)
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
