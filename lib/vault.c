@@ -553,6 +553,18 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
+			/* Another process may have begun recovering the
+			 * environment (a dead process's slot) while we
+			 * committed: a commit record written after it read
+			 * the log is lost. It panics the environment first,
+			 * so: committed, and no panic after, is kept. */
+			if (r == 0 && v->env->log_flush(v->env, NULL) ==
+			    DB_RUNRECOVERY) {
+				alarm(0);
+				return fa_seterr(75, "vault: recovered by another "
+				    "process as this change was committed: it "
+				    "may not have been kept; try again");
+			}
 		}
 		/* Any other Berkeley DB error, once: a process that died
 		 * with the environment open makes the next opener recover
