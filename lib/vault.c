@@ -536,6 +536,7 @@ int
 fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 {
 	struct timespec t0, now;
+	DB_LSN lsn0 = { 0, 0 };
 	DB_TXN *t;
 	int r, try, reopened = 0;
 
@@ -557,8 +558,9 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			 * environment (a dead process's slot) while we
 			 * committed: a commit record written after it read
 			 * the log is lost. It panics the environment first,
-			 * so: committed, and no panic after, is kept. */
-			if (r == 0 && v->env->log_flush(v->env, NULL) ==
+			 * so: committed, and no panic after, is kept. (A flush
+			 * up to the log's start: the panic check, no I/O.) */
+			if (r == 0 && v->env->log_flush(v->env, &lsn0) ==
 			    DB_RUNRECOVERY) {
 				alarm(0);
 				return fa_seterr(75, "vault: recovered by another "
