@@ -279,11 +279,41 @@ static const struct dbdesc {
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
 #define DBP(v, off) ((DB **)((char *)(v) + (off)))
 
+/* Berkeley DB's registry races: an opener reads a slot's pid, then
+ * tries the slot's lock to see whether its owner lives. A process that
+ * leaves between the two (empties its slot, drops its lock) looks dead,
+ * and the opener recovers the environment under every live process:
+ * `fa-vault ls` in 4 loops of 300 changed the environment's ID, and in
+ * t/0060 a writer's commit came back 75 ("may not have been kept").
+ * So leave holding the lock openers read under (byte 1 of the registry);
+ * Berkeley DB's close of the registry releases it with the slot's (a
+ * process's fcntl locks on a file go with any of its descriptors). */
+static int
+regexcl(const char *dir)
+{
+	char path[PATH_MAX];
+	struct flock fl;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
+	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+		return -1;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = 1;
+	fl.l_len = 1;
+	while (fcntl(fd, F_SETLKW, &fl) == -1 && errno == EINTR)
+		;
+	return fd;
+}
+
 static void
 closedbs(struct fa_vault *v)
 {
 	size_t i;
 	DB **p;
+	int fd;
 
 	alarm(v->conf->vault_timeout + 2);
 	/* Secondaries before their primaries. */
@@ -299,7 +329,12 @@ closedbs(struct fa_vault *v)
 	if (v->env != NULL) {
 		if (v->flags & FA_VAULT_CHECKPOINT)
 			v->env->txn_checkpoint(v->env, 256, 0, 0);
+		/* Ours closed only after Berkeley DB's: closing it first
+		 * would drop our slot's lock, and we would look dead. */
+		fd = regexcl(v->conf->vault_dir);
 		v->env->close(v->env, 0);
+		if (fd != -1)
+			close(fd);
 	}
 	v->env = NULL;
 	alarm(0);

@@ -6,6 +6,9 @@ mkvault >/dev/null 2>&1
 fa-vault tenant add acme && fa-vault add -t acme shared magento=s.example
 ok $? "a shared binding"
 bundle shared A0 R0 1001 acme | fa-vault store
+# Recovery makes a new environment, with a new ID.
+envid() { db5.3_stat -e -h "$T/vault" | grep 'Environment ID'; }
+envid >"$T/id0"
 
 P=12 N=15
 w=1
@@ -24,7 +27,20 @@ while [ $w -le $P ]; do
 	) 2>>"$T/errors" &
 	w=$((w + 1))
 done
+# Readers come and go beside them: many a process leaving as another joins.
+for r in 1 2 3 4; do
+	(
+		i=1
+		while [ $i -le 250 ]; do
+			fa-vault ls >/dev/null || echo "reader $r: exit $?"
+			i=$((i + 1))
+		done
+	) 2>>"$T/errors" >>"$T/errors" &
+done
 wait
+envid >"$T/id1"
+cmp -s "$T/id0" "$T/id1"
+ok $? "no process died, so none recovered the environment under the others"
 [ ! -s "$T/errors" ]; ok $? "no writer failed"
 diag "$T/errors"
 cat "$T"/committed.* | sort >"$T/committed"
