@@ -16,9 +16,11 @@ url=$(grep -o 'http://127.0.0.1:[0-9]*/dashboard/bindings' "$T/demo.out")
 curl -sS -u demo:demo "$url" >"$T/page"
 like "$T/page" 'your-shop.example.com &mdash; FreeAgent not connected yet' "the page answers, a pending binding on it"
 like "$T/page" 'Connect FreeAgent' "with the Connect FreeAgent button"
-dir=$(sed -n 's/.*its files are in //p' "$T/demo.out")
 kill -TERM $demo
 wait $demo
 pgrep -f "fa-demo" >"$T/left"
 [ ! -s "$T/left" ]; ok $? "stopping it stops the servers it started"
+dir=$(sed -n 's/.*its files are in //p' "$T/demo.out")
+[ -n "$dir" ] && [ -s "$dir/vault/meta.db" ]; ok $? "and says where its files are"
+case $dir in */fa-demo.*) rm -rf "$dir";; esac
 done_testing

@@ -44,7 +44,7 @@ http_timeout() { sed -i '/^http_timeout/d' "$FA_CONFIG"
 	echo "http_timeout = $1" >>"$FA_CONFIG"; }
 # Company 1001 with three pages of standard accounts, so that faults meet
 # a prefetch in a later round of its pages too.
-ctl GET fixture | jq -c 'del(.clients) |
+ctl GET fixture | jq -c '
     .companies[0].bank_accounts += [range(2000;2150) | {"id": ., "type":"StandardBankAccount", "name":"Extra \(.)",
      "currency":"GBP", "is_personal":false, "is_primary":false,
      "status":(if . % 4 == 0 then "hidden" else "active" end),

@@ -96,8 +96,16 @@ bundle() {
 # at it. Sets SI (its base URL) and CID/SEC (the client).
 standin() {
 	rm -f "$T/port"
+	# A client secret of this test's own: prove -j runs tests side by
+	# side, and those that scan every process's argv must not find
+	# another test's copy of a shared one.
+	CID=fa-test-client
+	SEC=fa-test-secret-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+	printf '{"clients":[{"client_id":"%s","client_secret":"%s"}]}\n' \
+	    "$CID" "$SEC" >"$T/fixture.json"
 	python3 "$TOP/t/standin.py" --port 0 --port-file "$T/port" \
-	    --issued "$T/issued" 2>"$T/standin.err" &
+	    --fixture "$T/fixture.json" --issued "$T/issued" \
+	    2>"$T/standin.err" &
 	echo $! >>"$T/pids"
 	_i=0
 	until [ -s "$T/port" ]; do
@@ -106,8 +114,6 @@ standin() {
 		sleep 0.01
 	done
 	SI=http://127.0.0.1:$(cat "$T/port")
-	CID=fa-test-client
-	SEC=fa-test-secret-0123456789
 	echo "$SEC" >>"$T/secrets.list"
 	printf '%s\n' "$SEC" >"$T/local.secret"
 	chmod 600 "$T/local.secret"
@@ -118,10 +124,12 @@ standin() {
 	default_endpoint = local
 	CONF
 }
-# ctl METHOD PATH [JSON]: the stand-in's control API
+# ctl METHOD PATH [JSON]: the stand-in's control API. The JSON goes on
+# stdin, not argv: a fixture holds client secrets.
 ctl() {
-	curl -sS -X "$1" -H 'Content-Type: application/json' \
-	    --data "${3:-}" "$SI/_control/$2"
+	printf '%s' "${3:-}" | curl -sS -X "$1" \
+	    -H 'Content-Type: application/json' --data-binary @- \
+	    "$SI/_control/$2"
 }
 # count KEY: how many requests the stand-in saw, e.g. count grant:refresh_token
 count() { ctl GET stats | jq -r --arg k "$1" '.requests[$k] // 0'; }
