@@ -446,12 +446,40 @@ backoff(int try)
 	nanosleep(&ts, NULL);
 }
 
+/* Another process may be creating or recovering the environment right
+ * now: wait. A recovery removes the regions and makes them anew, and one
+ * who joins as it does finds a region file not yet sized (BDB0126 mmap:
+ * EINVAL; t/0070, its steady writer, about one run in ten under load).
+ * If the maker died, the half-made environment can never be joined and
+ * no registry slot says so: empty the registry, which makes the next
+ * open run recovery. */
+static int
+envjoin(struct fa_vault *v)
+{
+	char path[PATH_MAX];
+	const char *dir = v->conf->vault_dir;
+	int try;
+
+	for (try = 0; envopen(v) == -1; try++) {
+		if (lastdb == EINVAL && strstr(fa_errmsg(), "BDB1528") != NULL &&
+		    staleslot(dir))
+			continue;
+		if (try == 400 || (fa_errstatus() != 75 && !(lastdb == EINVAL &&
+		    strstr(fa_errmsg(), "BDB0126 mmap") != NULL)))
+			return -1;
+		if (lastdb == EAGAIN && try == 200 && (size_t)snprintf(path,
+		    sizeof(path), "%s/__db.register", dir) < sizeof(path))
+			(void)unlink(path);
+		backoff(try);
+	}
+	return 0;
+}
+
 int
 fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	int try;
 	struct sigaction sa;
 
 	memset(v, 0, sizeof(*v));
@@ -484,22 +512,8 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	if (fa_key_load(&v->keys[0], c->master_key_file) == -1)
 		return -1;
 	v->nkeys = 1;
-	/* Another process may be creating or recovering the environment
-	 * right now: wait. If it died doing so, the half-made environment
-	 * can never be joined and no registry slot says so: empty the
-	 * registry, which makes the next open run recovery. */
-	for (try = 0; envopen(v) == -1; try++) {
-		if (lastdb == EINVAL && strstr(fa_errmsg(), "BDB1528") != NULL &&
-		    staleslot(c->vault_dir))
-			continue;
-		if (fa_errstatus() != 75 || try == 400)
-			return -1;
-		if (lastdb == EAGAIN && try == 200 && (size_t)snprintf(path,
-		    sizeof(path), "%s/__db.register", c->vault_dir) <
-		    sizeof(path))
-			(void)unlink(path);
-		backoff(try);
-	}
+	if (envjoin(v) == -1)
+		return -1;
 	if (!atexitset++)
 		atexit(closeatexit);
 	opened = v;
@@ -628,7 +642,7 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 		if (r == DB_RUNRECOVERY) {
 			closedbs(v);
 			backoff(try);
-			if (envopen(v) == -1) {
+			if (envjoin(v) == -1) {
 				alarm(0);
 				return -1;
 			}
