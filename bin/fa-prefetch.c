@@ -143,7 +143,15 @@ struct bind {
 	const char	*outcome;
 	char		 detail[400];
 	int		 mark;		/* set needs_reconnect */
+	long		 hold;		/* FreeAgent's Retry-After, to keep */
 };
+
+/* FreeAgent's limit is per company: so are ours, and its waits. */
+static void
+apikey(const struct bind *x, char *key, size_t size)
+{
+	snprintf(key, size, "rate:api:%s:%s", x->endpoint, x->company);
+}
 
 static int
 look(struct fa_vault *v, DB_TXN *t, void *a)
@@ -175,11 +183,15 @@ static int
 save(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	struct bind *x = a;
+	char key[128];
 	json_t *b;
 	int r = 0;
 
 	if (x->newcache != NULL &&
 	    (r = fa_putjson(v->cache, t, x->id, x->newcache)) != 0)
+		return r;
+	apikey(x, key, sizeof(key));
+	if (x->hold > 0 && (r = fa_rate_hold(v, t, key, x->hold)) != 0)
 		return r;
 	if (x->mark) {
 		if ((r = fa_getjson(v->bindings, t, x->id, &b, DB_RMW)) != 0)
@@ -220,11 +232,11 @@ apitake(struct fa_vault *v, DB_TXN *t, void *a)
 	int64_t wait;
 	int r;
 
-	snprintf(key, sizeof(key), "rate:api:%s:%s", x->endpoint, x->company);
+	apikey(x, key, sizeof(key));
 	if ((r = fa_rate_take(v, t, keys, limits, 2, &wait)) != 0)
 		return r;
-	return wait > 0 ? fa_seterr(75, "%s: at the API rate limit; try "
-	    "again in %lld s", x->id, (long long)wait) : 0;
+	return wait > 0 ? fa_seterr(75, "at the API rate limit; try again "
+	    "in %lld s", (long long)wait) : 0;
 }
 
 /* Fetches everything; returns 0 with x->newcache set, or the status. */
@@ -282,17 +294,20 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				    "access token (HTTP 401): access was revoked "
 				    "in FreeAgent", ch->url);
 			/* A short Retry-After is waited out, once, and the
-			 * page asked again; a long one is the caller's. */
+			 * page asked again. */
 			else if (rv == 0 && r[i].status == 429 && !waited &&
 			    r[i].retry_after >= 0 &&
 			    r[i].retry_after <= FA_RETRY_WAIT) {
 				if (r[i].retry_after > wait)
 					wait = r[i].retry_after;
 			} else if (rv == 0 && r[i].status == 429 &&
-			    r[i].retry_after >= 0)
+			    r[i].retry_after >= 0) {
+				/* Kept: no process asks before it is over. */
+				x->hold = r[i].retry_after;
 				rv = fa_seterr(75, "%s: HTTP 429, FreeAgent asks "
 				    "to wait %ld s; try again later", ch->url,
 				    r[i].retry_after);
+			}
 			else if (rv == 0 && (r[i].status != 200 ||
 			    !fa_http_isjson(&r[i]) || r[i].badlink))
 				rv = fa_seterr(75, "%s: HTTP %ld%s; try again "

@@ -1024,18 +1024,20 @@ fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
  * size, however many requests a minute the limits allow. */
 static int
 ratelog(struct fa_vault *v, DB_TXN *t, const char *key, long c[60],
-    int64_t *at)
+    int64_t *at, int64_t *until)
 {
 	json_t *j, *a;
 	size_t k;
 	int r;
 
 	memset(c, 0, 60 * sizeof(c[0]));
-	*at = INT64_MIN;
+	*at = *until = INT64_MIN;
 	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) == DB_NOTFOUND)
 		return 0;
 	if (r != 0)
 		return r;
+	if (json_is_integer(json_object_get(j, "until")))
+		*until = json_integer_value(json_object_get(j, "until"));
 	a = json_object_get(j, "c");
 	if (json_array_size(a) == 60) {
 		*at = json_integer_value(json_object_get(j, "at"));
@@ -1051,7 +1053,7 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
     const long *limits, int n, int64_t *wait)
 {
 	long c[4][60], sum;
-	int64_t now = fa_now(), at[4], s;
+	int64_t now = fa_now(), at[4], until[4], s;
 	json_t *a, *j;
 	int i, k, r = 0;
 
@@ -1059,8 +1061,14 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 	if (n > 4)
 		return fa_seterr(1, "too many rate limits");
 	for (i = 0; i < n; i++)
-		if ((r = ratelog(v, t, keys[i], c[i], &at[i])) != 0)
+		if ((r = ratelog(v, t, keys[i], c[i], &at[i], &until[i])) != 0)
 			return r;
+	/* FreeAgent's own wait (fa_rate_hold); one more than an hour
+	 * ahead (the clock stepped back) is forgotten. */
+	for (i = 0; i < n; i++)
+		if (until[i] > now && until[i] - now <= FA_HOLD_MAX &&
+		    until[i] - now > *wait)
+			*wait = until[i] - now;
 	/* A second already counted by another process (our clock read
 	 * before its commit, or a clock a little behind): count from
 	 * there, never lose what is recorded. A record a minute or more
@@ -1095,6 +1103,31 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 			return r;
 	}
 	return 0;
+}
+
+int
+fa_rate_hold(struct fa_vault *v, DB_TXN *t, const char *key, int64_t secs)
+{
+	int64_t now = fa_now(), until;
+	json_t *j;
+	int r;
+
+	if (secs <= 0)
+		return 0;
+	if (secs > FA_HOLD_MAX)
+		secs = FA_HOLD_MAX;
+	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) == DB_NOTFOUND) {
+		j = json_object();
+		r = 0;
+	}
+	if (r != 0)
+		return r;
+	until = json_integer_value(json_object_get(j, "until"));
+	if (until < now + secs || until - now > FA_HOLD_MAX)
+		json_object_set_new(j, "until", json_integer(now + secs));
+	r = fa_putjson(v->meta, t, key, j);
+	json_decref(j);
+	return r;
 }
 
 int

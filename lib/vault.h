@@ -106,6 +106,11 @@ void	 fa_client_worked(struct fa_vault *, const char *endpoint,
  * there is room. */
 int	 fa_rate_take(struct fa_vault *, DB_TXN *, const char **keys,
 	    const long *limits, int n, int64_t *wait);
+/* FreeAgent said wait (429, Retry-After): no request is taken from key
+ * for secs seconds (at most FA_HOLD_MAX); a longer hold stands. */
+#define FA_HOLD_MAX	3600
+int	 fa_rate_hold(struct fa_vault *, DB_TXN *, const char *key,
+	    int64_t secs);
 /* Calls fn for every binding of a tenant, through the tenant index; a
  * non-zero return from fn stops the walk and is returned. */
 int	 fa_each_binding(struct fa_vault *, DB_TXN *, const char *tenant,

@@ -53,7 +53,8 @@ expect 0 "-s prints the cache without the network" fa-prefetch -s b1
 cmp -s "$T/out" "$T/cache"; ok $? "the same cache"
 
 # 429: a short Retry-After is waited out and the page asked again; a
-# long one is 75 with FreeAgent's wait, the page not asked again.
+# long one is 75 with FreeAgent's wait, the page not asked again, and
+# the wait kept.
 ctl POST reset >/dev/null
 ctl POST fault '{"path":"/v2/categories","kind":"429","count":1,"retry_after":1,"window":true}' >/dev/null
 expect 0 "a 429 with Retry-After: 1 is waited out" fa-prefetch b1
@@ -67,13 +68,38 @@ ctl POST fault '{"path":"/v2/categories","kind":"429","count":2,"retry_after":1}
 expect 75 "a second 429 after waiting: 75" fa-prefetch b1
 like "$T/err" "HTTP 429, FreeAgent asks to wait 1 s; try again later" \
     "with FreeAgent's wait"
+# pastwait: fa-prefetch b1 again and again while it says FreeAgent's
+# wait is not over (never asking FreeAgent); its status once it is.
+pastwait() {
+	_i=0
+	until fa-prefetch b1 >"$T/out" 2>"$T/err"; do
+		_i=$((_i + 1))
+		[ $_i -lt 100 ] && grep -q 'at the API rate limit' "$T/err" ||
+		    return 1
+		sleep 0.2
+	done
+}
+pastwait; ok $? "fa-prefetch works once that wait is over"
+diag "$T/err"
+cp "$T/out" "$T/cache"
 ctl POST reset >/dev/null
-ctl POST fault '{"path":"/v2/categories","kind":"429","count":1,"retry_after":60}' >/dev/null
-expect 75 "a 429 with Retry-After: 60: 75" fa-prefetch b1
-like "$T/err" "HTTP 429, FreeAgent asks to wait 60 s" "with FreeAgent's wait"
+ctl POST fault '{"path":"/v2/categories","kind":"429","count":1,"retry_after":6}' >/dev/null
+expect 75 "a 429 with Retry-After: 6: 75" fa-prefetch b1
+like "$T/err" "HTTP 429, FreeAgent asks to wait 6 s" "with FreeAgent's wait"
 [ "$(count 'GET /v2/categories')" -eq 1 ]; ok $? "the page not asked again"
 fa-prefetch -s b1 | cmp -s - "$T/cache"
 ok $? "the cache of the waited-out run stays"
+# The wait is kept in the vault: until it is over nothing asks FreeAgent.
+count 'GET /v2/company' >"$T/n0"
+expect 75 "asked again at once: 75" fa-prefetch b1
+like "$T/err" "b1: at the API rate limit; try again in [1-6] s" "saying how long"
+[ "$(count 'GET /v2/company')" -eq "$(cat "$T/n0")" ]
+ok $? "and FreeAgent not asked"
+pastwait
+[ "$(count 'GET /v2/company')" -eq $(($(cat "$T/n0") + 1)) ]
+ok $? "once it is over, fa-prefetch asks FreeAgent and succeeds"
+diag "$T/err"
+cp "$T/out" "$T/cache"
 
 # A failure keeps the previous cache.
 for kind in 503 malformed truncated; do

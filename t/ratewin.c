@@ -47,6 +47,20 @@ take(void)
 	return a.wait;
 }
 
+static int
+holdfn(struct fa_vault *vp, DB_TXN *t, void *p)
+{
+	return fa_rate_hold(vp, t, "rate:test", *(int64_t *)p);
+}
+
+/* FreeAgent said wait secs. */
+static void
+hold(int64_t secs)
+{
+	if (fa_vault_txn(&v, holdfn, &secs) == -1)
+		fa_die();
+}
+
 /* How many of n requests are granted. */
 static int
 granted(int n)
@@ -88,6 +102,20 @@ main(int argc, char *argv[])
 	printf("caught up %d\n", granted(10));
 	fake -= 3600;				/* the clock stepped back an hour */
 	printf("clock an hour back %d\n", granted(10));
+	fake += 7200;				/* an empty window */
+	hold(60);
+	printf("held 60 wait %lld\n", take());
+	fake += 30;
+	hold(10);				/* over before the first */
+	printf("a shorter hold wait %lld\n", take());
+	fake += 29;
+	printf("held, a second early wait %lld\n", take());
+	fake += 1;
+	printf("hold over %d\n", granted(3));
+	hold(100000);
+	printf("held a day wait %lld\n", take());
+	fake -= 7200;				/* the clock stepped back */
+	printf("hold from the future %d\n", granted(3));
 	fa_vault_close(&v);
 	return 0;
 }
