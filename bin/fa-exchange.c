@@ -242,9 +242,13 @@ main(int argc, char *argv[])
 		    fa_errmsg());
 	/* The tokens are good now, but useless without their company: try
 	 * a few times before giving up on them. */
-	for (tries = 0; (co = fa_get_company(&conf, e, tok->access)) == NULL &&
-	    fa_errstatus() == 75 && tries < 2; tries++)
+	for (tries = 0;; tries++) {
+		co = fa_rate_ip(&vault, 1) == -1 ? NULL :
+		    fa_get_company(&conf, e, tok->access);
+		if (co != NULL || fa_errstatus() != 75 || tries == 2)
+			break;
 		sleep(1 + tries);
+	}
 	if (co == NULL) {
 		fa_secfree(tok);
 		fail(&x, fa_errstatus() == 77 ? 77 : 75, "failed", "%s. The "

@@ -310,8 +310,8 @@ refresh(struct job **jobs, int n)
 		struct job *j = jobs[map[i]];
 
 		e = fa_conf_endpoint(&conf, j->endpoint);
-		j->rv = fa_grant_res(&conf, e, &reqs[i], j->secret, j->tok,
-		    &j->retry_after, 0);
+		j->rv = fa_grant_res(&conf, &vault, e, &reqs[i], j->secret,
+		    j->tok, &j->retry_after, 0);
 		if (j->rv == FA_GRANT_OK)
 			fa_client_worked(&vault, j->endpoint, j->client);
 		if (j->rv != FA_GRANT_OK)

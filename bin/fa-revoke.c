@@ -126,6 +126,11 @@ upstream(const struct fa_endpoint *e, struct arg *x)
 		fa_seterr(1, "refresh token too long to revoke");
 		return 1;
 	}
+	if (fa_rate_ip(&vault, 1) == -1) {
+		sodium_memzero(form, sizeof(form));
+		fa_secfree(sec);
+		return fa_errstatus();
+	}
 	fa_grant_req(&r, &conf, e, form, sec);
 	r.url = e->revoke_url;
 	(void)fa_http_run(&r, 1, 1);

@@ -106,7 +106,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		strcpy(tok->refresh, "old-refresh-token");
 		tok->refresh_expires_at = fa_now() + (data[1] & 4 ? 86400 : -1);
 	}
-	rv = fa_grant_res(&conf, ep, &r, "fuzz-secret", tok, &retry,
+	rv = fa_grant_res(&conf, NULL, ep, &r, "fuzz-secret", tok, &retry,
 	    data[1] >> 3 & 1);
 	if (rv != FA_GRANT_OK && rv != FA_GRANT_TEMP &&
 	    rv != FA_GRANT_REFUSED && rv != FA_GRANT_CLIENT && rv != 1)

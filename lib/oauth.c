@@ -95,11 +95,14 @@ temp(const struct fa_http *r, long *retry_after, const char *what_)
  * grant? Ask again with a refresh token that cannot exist: a server that
  * takes the client answers invalid_grant; one that does not, 401. */
 static int
-probe(const struct fa_conf *c, const struct fa_endpoint *e, const char *sec)
+probe(const struct fa_conf *c, struct fa_vault *v,
+    const struct fa_endpoint *e, const char *sec)
 {
 	struct fa_http r;
 	int rv;
 
+	if (v != NULL && fa_rate_ip(v, 0) == -1)
+		return FA_GRANT_TEMP;
 	memset(&r, 0, sizeof(r));
 	r.method = "POST";
 	r.url = e->token_url;
@@ -217,9 +220,9 @@ fa_grant_req(struct fa_http *r, const struct fa_conf *c,
 }
 
 int
-fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
-    struct fa_http *r, const char *secret, struct fa_tokens *tok,
-    long *retry_after, int known_good)
+fa_grant_res(const struct fa_conf *c, struct fa_vault *v,
+    const struct fa_endpoint *e, struct fa_http *r, const char *secret,
+    struct fa_tokens *tok, long *retry_after, int known_good)
 {
 	char err[64];
 	int rv;
@@ -246,7 +249,7 @@ fa_grant_res(const struct fa_conf *c, const struct fa_endpoint *e,
 	} else if (r->status == 401) {
 		/* FreeAgent's only answer, HTML "HTTP Basic: Access denied.",
 		 * for a bad client and for a bad grant alike. */
-		rv = probe(c, e, secret);
+		rv = probe(c, v, e, secret);
 		/* A server that answers 401 to every bad grant: the client
 		 * worked a moment ago, so it is this grant that is refused. */
 		if (rv == FA_GRANT_CLIENT && known_good)
@@ -284,10 +287,14 @@ fa_grant(const struct fa_conf *c, struct fa_vault *v,
 		*retry_after = -1;
 	if ((sec = fa_client_secret(c, e)) == NULL)
 		return FA_GRANT_CLIENT;
+	if (fa_rate_ip(v, 1) == -1) {
+		fa_secfree(sec);
+		return fa_errstatus() == 75 ? FA_GRANT_TEMP : 1;
+	}
 	fa_client_hash(e, sec, v->keys[0].k, client);
 	fa_grant_req(&r, c, e, form, sec);
 	(void)fa_http_run(&r, 1, 1);
-	rv = fa_grant_res(c, e, &r, sec, tok, retry_after,
+	rv = fa_grant_res(c, v, e, &r, sec, tok, retry_after,
 	    fa_client_known(v, e->name, client));
 	if (rv == FA_GRANT_OK)
 		fa_client_worked(v, e->name, client);

@@ -40,9 +40,9 @@ struct fa_http;
 char	*fa_client_secret(const struct fa_conf *, const struct fa_endpoint *);
 void	 fa_grant_req(struct fa_http *, const struct fa_conf *,
 	    const struct fa_endpoint *, const char *form, const char *secret);
-int	 fa_grant_res(const struct fa_conf *, const struct fa_endpoint *,
-	    struct fa_http *, const char *secret, struct fa_tokens *,
-	    long *retry_after, int known_good);
+int	 fa_grant_res(const struct fa_conf *, struct fa_vault *,
+	    const struct fa_endpoint *, struct fa_http *, const char *secret,
+	    struct fa_tokens *, long *retry_after, int known_good);
 /* Names a client id and secret pair without revealing the secret (a
  * keyed hash), so the vault can remember that it worked. */
 void	 fa_client_hash(const struct fa_endpoint *, const char *secret,

@@ -1105,6 +1105,33 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 	return 0;
 }
 
+static int
+iptake(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	const char *keys[1] = { "rate:ip" };
+
+	return fa_rate_take(v, t, keys, &v->conf->ip_per_minute, 1, a);
+}
+
+int
+fa_rate_ip(struct fa_vault *v, int maywait)
+{
+	int64_t wait;
+	int tries = 0;
+
+	for (;;) {
+		if (fa_vault_txn(v, iptake, &wait) == -1)
+			return -1;
+		if (wait == 0)
+			return 0;
+		if (!maywait || tries++ == 1)
+			return fa_seterr(75, "at the request rate limit "
+			    "(ip_per_minute); try again in %lld s",
+			    (long long)wait);
+		sleep((unsigned)wait);
+	}
+}
+
 int
 fa_rate_hold(struct fa_vault *v, DB_TXN *t, const char *key, int64_t secs)
 {

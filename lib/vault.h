@@ -106,6 +106,11 @@ void	 fa_client_worked(struct fa_vault *, const char *endpoint,
  * there is room. */
 int	 fa_rate_take(struct fa_vault *, DB_TXN *, const char **keys,
 	    const long *limits, int n, int64_t *wait);
+/* One request counted against ip_per_minute alone (an exchange, a
+ * probe, a revocation), in a transaction of its own: 0, or -1 (75 when
+ * the minute is full: the message says how long to wait). maywait: a
+ * full minute is waited out once (it ends within 60 s). */
+int	 fa_rate_ip(struct fa_vault *, int maywait);
 /* FreeAgent said wait (429, Retry-After): no request is taken from key
  * for secs seconds (at most FA_HOLD_MAX); a longer hold stands. */
 #define FA_HOLD_MAX	3600
