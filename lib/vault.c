@@ -21,6 +21,7 @@
 #define THREADS		1024	/* processes in the environment at once */
 
 static char dberr[256];
+static char recfail[256];	/* why a recovery failed: for good */
 static char stuckmsg[256];
 
 /* A process killed inside a Berkeley DB critical section leaves its
@@ -62,6 +63,8 @@ errcall(const DB_ENV *e, const char *pfx, const char *msg)
 	(void)e;
 	(void)pfx;
 	snprintf(dberr, sizeof(dberr), "%s", msg);
+	if (strstr(msg, "BDB1520") != NULL)	/* a record failed to replay */
+		snprintf(recfail, sizeof(recfail), "%s", msg);
 }
 
 /* failchk asks whether the owner of a slot still lives. A zombie does
@@ -279,33 +282,46 @@ static const struct dbdesc {
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
 #define DBP(v, off) ((DB **)((char *)(v) + (off)))
 
-/* Berkeley DB's registry races: an opener reads a slot's pid, then
- * tries the slot's lock to see whether its owner lives. A process that
- * leaves between the two (empties its slot, drops its lock) looks dead,
- * and the opener recovers the environment under every live process:
- * `fa-vault ls` in 4 loops of 300 changed the environment's ID, and in
- * t/0060 a writer's commit came back 75 ("may not have been kept").
- * So leave holding the lock openers read under (byte 1 of the registry);
- * Berkeley DB's close of the registry releases it with the slot's (a
- * process's fcntl locks on a file go with any of its descriptors). */
+/* The recovery gate, byte 1 of Berkeley DB's registry: an opener holds
+ * it (a write lock) while it reads the registry, and a recovery holds it
+ * throughout. Holding it (a read lock) while we commit, no recovery can
+ * begin under the commit, to miss it or to be overwritten by it: a
+ * commit flushed by a process of the old environment after the new one
+ * began writing made a log that recovery could not replay (t/0060 and
+ * t/0070 in a loop under load). And leaving holding it (a write lock),
+ * Berkeley DB's registry race is closed: an opener read a slot's pid,
+ * then tried the slot's lock to see whether its owner lived, and a
+ * process that left between the two looked dead; the opener recovered
+ * the environment under every live process (`fa-vault ls` in 4 loops of
+ * 200 changed the environment's ID 3 rounds of 5). fcntl locks are a
+ * process's: Berkeley DB's close of the registry releases ours, and our
+ * descriptor is closed only after Berkeley DB's, else our slot's lock
+ * would go with it and we would look dead. */
 static int
-regexcl(const char *dir)
+regopen(const char *dir)
 {
 	char path[PATH_MAX];
-	struct flock fl;
-	int fd;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
-	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
+	    sizeof(path))
 		return -1;
+	return open(path, O_RDWR | O_CLOEXEC);
+}
+
+static void
+gate(int fd, short type)
+{
+	struct flock fl;
+
+	if (fd == -1)
+		return;
 	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
+	fl.l_type = type;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = 1;
 	fl.l_len = 1;
 	while (fcntl(fd, F_SETLKW, &fl) == -1 && errno == EINTR)
 		;
-	return fd;
 }
 
 static void
@@ -313,9 +329,14 @@ closedbs(struct fa_vault *v)
 {
 	size_t i;
 	DB **p;
-	int fd;
+	int fd = v->regfd;
 
 	alarm(v->conf->vault_timeout + 2);
+	/* Everything a close writes (the files' closes, a checkpoint, the
+	 * log's tail), and leaving the registry, behind the gate. */
+	if (v->env != NULL && fd == -1)
+		fd = regopen(v->conf->vault_dir);
+	gate(fd, F_WRLCK);
 	/* Secondaries before their primaries. */
 	for (i = NDBS; i-- > 0;) {
 		p = DBP(v, dbs[i].off);
@@ -327,15 +348,14 @@ closedbs(struct fa_vault *v)
 		*p = NULL;
 	}
 	if (v->env != NULL) {
-		if (v->flags & FA_VAULT_CHECKPOINT)
+		if (v->envok && (v->flags & FA_VAULT_CHECKPOINT))
 			v->env->txn_checkpoint(v->env, 256, 0, 0);
-		/* Ours closed only after Berkeley DB's: closing it first
-		 * would drop our slot's lock, and we would look dead. */
-		fd = regexcl(v->conf->vault_dir);
 		v->env->close(v->env, 0);
-		if (fd != -1)
-			close(fd);
 	}
+	if (fd != -1)
+		close(fd);
+	v->regfd = -1;
+	v->envok = 0;
 	v->env = NULL;
 	alarm(0);
 }
@@ -379,7 +399,13 @@ envopen(struct fa_vault *v)
 	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER, 0600);
 	if (r != 0)
 		goto fail;
-	if ((r = e->failchk(e, 0)) != 0)
+	v->envok = 1;
+	v->regfd = regopen(dir);
+	/* failchk aborts dead processes' transactions: it writes. */
+	gate(v->regfd, F_RDLCK);
+	r = e->failchk(e, 0);
+	gate(v->regfd, F_UNLCK);
+	if (r != 0)
 		goto fail;
 	for (i = 0; i < NDBS; i++) {
 		if ((v->flags & FA_VAULT_TOKENS) && !dbs[i].tokens)
@@ -436,6 +462,21 @@ staleslot(const char *dir)
 }
 
 static void
+deadslot(const char *dir)
+{
+	char path[PATH_MAX], line[26];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
+	    sizeof(path) || (fd = open(path, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1)
+		return;
+	snprintf(line, sizeof(line), "%24lu\n", 4294967295UL);
+	(void)!write(fd, line, 25);
+	close(fd);
+}
+
+static void
 backoff(int try)
 {
 	struct timespec ts;
@@ -451,25 +492,31 @@ backoff(int try)
  * who joins as it does finds a region file not yet sized (BDB0126 mmap:
  * EINVAL; t/0070, its steady writer, about one run in ten under load).
  * If the maker died, the half-made environment can never be joined and
- * no registry slot says so: empty the registry, which makes the next
- * open run recovery. */
+ * no registry slot says so: add a dead process's slot, so that the next
+ * open runs recovery. (Not a new registry: the processes still in the
+ * environment hold their slots, and the gate, in this one.) */
 static int
 envjoin(struct fa_vault *v)
 {
-	char path[PATH_MAX];
 	const char *dir = v->conf->vault_dir;
-	int try;
+	int try, stale = 0;
 
+	recfail[0] = '\0';
 	for (try = 0; envopen(v) == -1; try++) {
+		/* Trying again would fail the same way, a second at a time
+		 * (a failed recovery leaves our pid in a slot: BDB1528). */
+		if (recfail[0] != '\0')
+			return fa_seterr(1, "vault: %s: recovery failed (%s): "
+			    "its log cannot be replayed; see BUGS in fa-vault(1)",
+			    dir, recfail);
 		if (lastdb == EINVAL && strstr(fa_errmsg(), "BDB1528") != NULL &&
-		    staleslot(dir))
+		    !stale++ && staleslot(dir))
 			continue;
-		if (try == 400 || (fa_errstatus() != 75 && !(lastdb == EINVAL &&
+		if (try >= 400 || (fa_errstatus() != 75 && !(lastdb == EINVAL &&
 		    strstr(fa_errmsg(), "BDB0126 mmap") != NULL)))
 			return -1;
-		if (lastdb == EAGAIN && try == 200 && (size_t)snprintf(path,
-		    sizeof(path), "%s/__db.register", dir) < sizeof(path))
-			(void)unlink(path);
+		if (lastdb == EAGAIN && try == 200)
+			deadslot(dir);
 		backoff(try);
 	}
 	return 0;
@@ -485,6 +532,7 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	memset(v, 0, sizeof(*v));
 	v->conf = c;
 	v->flags = flags;
+	v->regfd = -1;
 	snprintf(stuckmsg, sizeof(stuckmsg), "%s: vault: stuck for %d s "
 	    "(a process died inside it?); try again\n",
 	    program_invocation_short_name, (int)c->vault_timeout + 2);
@@ -599,23 +647,22 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			intxn = 1;
 			r = fn(v, t, arg);
 			intxn = 0;
-			if (r == 0)
-				r = t->commit(t, 0);
-			else
+			/* Behind the gate no recovery begins, and one that
+			 * ran before it panicked this environment: then its
+			 * log is not the vault's any more, and the change is
+			 * made again in the recovered one. (A flush up to the
+			 * log's start: the panic check, no I/O.) */
+			if (r == 0) {
+				gate(v->regfd, F_RDLCK);
+				if (v->env->log_flush(v->env, &lsn0) ==
+				    DB_RUNRECOVERY) {
+					(void)t->abort(t);
+					r = DB_RUNRECOVERY;
+				} else
+					r = t->commit(t, 0);
+				gate(v->regfd, F_UNLCK);
+			} else
 				(void)t->abort(t);
-			/* Another process may have begun recovering the
-			 * environment (a dead process's slot) while we
-			 * committed: a commit record written after it read
-			 * the log is lost. It panics the environment first,
-			 * so: committed, and no panic after, is kept. (A flush
-			 * up to the log's start: the panic check, no I/O.) */
-			if (r == 0 && v->env->log_flush(v->env, &lsn0) ==
-			    DB_RUNRECOVERY) {
-				alarm(0);
-				return fa_seterr(75, "vault: recovered by another "
-				    "process as this change was committed: it "
-				    "may not have been kept; try again");
-			}
 		}
 		/* Any other Berkeley DB error, once: a process that died
 		 * with the environment open makes the next opener recover
@@ -649,9 +696,13 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			alarm(v->conf->vault_timeout + 2);
 			continue;
 		}
-		if (try % 8 == 7 && v->env->failchk(v->env, 0) ==
-		    DB_RUNRECOVERY)
-			continue;	/* the next try reopens */
+		if (try % 8 == 7) {
+			gate(v->regfd, F_RDLCK);
+			r = v->env->failchk(v->env, 0);
+			gate(v->regfd, F_UNLCK);
+			if (r == DB_RUNRECOVERY)
+				continue;	/* the next try reopens */
+		}
 		backoff(try);
 	}
 	alarm(0);
