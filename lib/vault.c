@@ -287,8 +287,8 @@ static const struct dbdesc {
  * throughout. Holding it (a read lock) while we commit, no recovery can
  * begin under the commit, to miss it or to be overwritten by it: a
  * commit flushed by a process of the old environment after the new one
- * began writing made a log that recovery could not replay (t/0060 and
- * t/0070 in a loop under load). And leaving holding it (a write lock),
+ * began writing made a log that recovery could not replay (t/0070 in a
+ * loop under load). And leaving holding it (a write lock),
  * Berkeley DB's registry race is closed: an opener read a slot's pid,
  * then tried the slot's lock to see whether its owner lived, and a
  * process that left between the two looked dead; the opener recovered
