@@ -282,46 +282,33 @@ static const struct dbdesc {
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
 #define DBP(v, off) ((DB **)((char *)(v) + (off)))
 
-/* The recovery gate, byte 1 of Berkeley DB's registry: an opener holds
- * it (a write lock) while it reads the registry, and a recovery holds it
- * throughout. Holding it (a read lock) while we commit, no recovery can
- * begin under the commit, to miss it or to be overwritten by it: a
- * commit flushed by a process of the old environment after the new one
- * began writing made a log that recovery could not replay (t/0070 in a
- * loop under load). And leaving holding it (a write lock),
- * Berkeley DB's registry race is closed: an opener read a slot's pid,
- * then tried the slot's lock to see whether its owner lived, and a
- * process that left between the two looked dead; the opener recovered
- * the environment under every live process (`fa-vault ls` in 4 loops of
- * 200 changed the environment's ID 3 rounds of 5). fcntl locks are a
- * process's: Berkeley DB's close of the registry releases ours, and our
- * descriptor is closed only after Berkeley DB's, else our slot's lock
- * would go with it and we would look dead. */
+/* Berkeley DB's registry races: an opener reads a slot's pid, then
+ * tries the slot's lock to see whether its owner lives. A process that
+ * leaves between the two (empties its slot, drops its lock) looks dead,
+ * and the opener recovers the environment under every live process:
+ * `fa-vault ls` in 4 loops of 200 changed the environment's ID 3 rounds
+ * of 5, and in t/0060 a writer's commit came back 75. So leave holding
+ * the lock openers read under (byte 1 of the registry); Berkeley DB's
+ * close of the registry releases it with the slot's (a process's fcntl
+ * locks on a file go with any of its descriptors). */
 static int
-regopen(const char *dir)
+regexcl(const char *dir)
 {
 	char path[PATH_MAX];
+	struct flock fl;
+	int fd;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
-	    sizeof(path))
+	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
 		return -1;
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-static void
-gate(int fd, short type)
-{
-	struct flock fl;
-
-	if (fd == -1)
-		return;
 	memset(&fl, 0, sizeof(fl));
-	fl.l_type = type;
+	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = 1;
 	fl.l_len = 1;
 	while (fcntl(fd, F_SETLKW, &fl) == -1 && errno == EINTR)
 		;
+	return fd;
 }
 
 static void
@@ -329,14 +316,9 @@ closedbs(struct fa_vault *v)
 {
 	size_t i;
 	DB **p;
-	int fd = v->regfd;
+	int fd;
 
 	alarm(v->conf->vault_timeout + 2);
-	/* Everything a close writes (the files' closes, a checkpoint, the
-	 * log's tail), and leaving the registry, behind the gate. */
-	if (v->env != NULL && fd == -1)
-		fd = regopen(v->conf->vault_dir);
-	gate(fd, F_WRLCK);
 	/* Secondaries before their primaries. */
 	for (i = NDBS; i-- > 0;) {
 		p = DBP(v, dbs[i].off);
@@ -350,11 +332,13 @@ closedbs(struct fa_vault *v)
 	if (v->env != NULL) {
 		if (v->envok && (v->flags & FA_VAULT_CHECKPOINT))
 			v->env->txn_checkpoint(v->env, 256, 0, 0);
+		/* Ours closed only after Berkeley DB's: closing it first
+		 * would drop our slot's lock, and we would look dead. */
+		fd = regexcl(v->conf->vault_dir);
 		v->env->close(v->env, 0);
+		if (fd != -1)
+			close(fd);
 	}
-	if (fd != -1)
-		close(fd);
-	v->regfd = -1;
 	v->envok = 0;
 	v->env = NULL;
 	alarm(0);
@@ -400,12 +384,7 @@ envopen(struct fa_vault *v)
 	if (r != 0)
 		goto fail;
 	v->envok = 1;
-	v->regfd = regopen(dir);
-	/* failchk aborts dead processes' transactions: it writes. */
-	gate(v->regfd, F_RDLCK);
-	r = e->failchk(e, 0);
-	gate(v->regfd, F_UNLCK);
-	if (r != 0)
+	if ((r = e->failchk(e, 0)) != 0)
 		goto fail;
 	for (i = 0; i < NDBS; i++) {
 		if ((v->flags & FA_VAULT_TOKENS) && !dbs[i].tokens)
@@ -494,7 +473,7 @@ backoff(int try)
  * If the maker died, the half-made environment can never be joined and
  * no registry slot says so: add a dead process's slot, so that the next
  * open runs recovery. (Not a new registry: the processes still in the
- * environment hold their slots, and the gate, in this one.) */
+ * environment hold their slots in this one.) */
 static int
 envjoin(struct fa_vault *v)
 {
@@ -532,7 +511,6 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	memset(v, 0, sizeof(*v));
 	v->conf = c;
 	v->flags = flags;
-	v->regfd = -1;
 	snprintf(stuckmsg, sizeof(stuckmsg), "%s: vault: stuck for %d s "
 	    "(a process died inside it?); try again\n",
 	    program_invocation_short_name, (int)c->vault_timeout + 2);
@@ -647,22 +625,23 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			intxn = 1;
 			r = fn(v, t, arg);
 			intxn = 0;
-			/* Behind the gate no recovery begins, and one that
-			 * ran before it panicked this environment: then its
-			 * log is not the vault's any more, and the change is
-			 * made again in the recovered one. (A flush up to the
-			 * log's start: the panic check, no I/O.) */
-			if (r == 0) {
-				gate(v->regfd, F_RDLCK);
-				if (v->env->log_flush(v->env, &lsn0) ==
-				    DB_RUNRECOVERY) {
-					(void)t->abort(t);
-					r = DB_RUNRECOVERY;
-				} else
-					r = t->commit(t, 0);
-				gate(v->regfd, F_UNLCK);
-			} else
+			if (r == 0)
+				r = t->commit(t, 0);
+			else
 				(void)t->abort(t);
+			/* Another process may have begun recovering the
+			 * environment (a dead process's slot) while we
+			 * committed: a commit record written after it read
+			 * the log is lost. It panics the environment first,
+			 * so: committed, and no panic after, is kept. (A flush
+			 * up to the log's start: the panic check, no I/O.) */
+			if (r == 0 && v->env->log_flush(v->env, &lsn0) ==
+			    DB_RUNRECOVERY) {
+				alarm(0);
+				return fa_seterr(75, "vault: recovered by another "
+				    "process as this change was committed: it "
+				    "may not have been kept; try again");
+			}
 		}
 		/* Any other Berkeley DB error, once: a process that died
 		 * with the environment open makes the next opener recover
@@ -696,13 +675,9 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			alarm(v->conf->vault_timeout + 2);
 			continue;
 		}
-		if (try % 8 == 7) {
-			gate(v->regfd, F_RDLCK);
-			r = v->env->failchk(v->env, 0);
-			gate(v->regfd, F_UNLCK);
-			if (r == DB_RUNRECOVERY)
-				continue;	/* the next try reopens */
-		}
+		if (try % 8 == 7 && v->env->failchk(v->env, 0) ==
+		    DB_RUNRECOVERY)
+			continue;	/* the next try reopens */
 		backoff(try);
 	}
 	alarm(0);

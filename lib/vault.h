@@ -39,7 +39,6 @@ struct fa_vault {
 	struct fa_key *keys;	/* keys[0] seals; all open */
 	int	 nkeys;
 	int	 flags;
-	int	 regfd;		/* the registry, for the recovery gate */
 	int	 envok;		/* the environment opened */
 };
 
