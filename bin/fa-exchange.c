@@ -243,8 +243,12 @@ main(int argc, char *argv[])
 	/* The tokens are good now, but useless without their company: try
 	 * a few times before giving up on them. */
 	for (tries = 0;; tries++) {
-		co = fa_rate_ip(&vault, 1) == -1 ? NULL :
-		    fa_get_company(&conf, e, tok->access);
+		/* No room even after waiting: not tried again. */
+		if (fa_rate_ip(&vault, 1) == -1) {
+			co = NULL;
+			break;
+		}
+		co = fa_get_company(&conf, e, tok->access);
 		if (co != NULL || fa_errstatus() != 75 || tries == 2)
 			break;
 		sleep(1 + tries);

@@ -190,9 +190,11 @@ save(struct fa_vault *v, DB_TXN *t, void *a)
 	if (x->newcache != NULL &&
 	    (r = fa_putjson(v->cache, t, x->id, x->newcache)) != 0)
 		return r;
-	apikey(x, key, sizeof(key));
-	if (x->hold > 0 && (r = fa_rate_hold(v, t, key, x->hold)) != 0)
-		return r;
+	if (x->hold > 0) {
+		apikey(x, key, sizeof(key));
+		if ((r = fa_rate_hold(v, t, key, x->hold)) != 0)
+			return r;
+	}
 	if (x->mark) {
 		if ((r = fa_getjson(v->bindings, t, x->id, &b, DB_RMW)) != 0)
 			return r;
