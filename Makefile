@@ -3,62 +3,67 @@
 
 include config.mk
 
-LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/seal.o lib/vault.o
-NETOBJ = lib/url.o lib/http.o lib/oauth.o lib/hook.o
+# LIBOBJ: every program's; KEEPOBJ: the keeper's alone (the only code
+# that opens Berkeley DB or reads the master key); CLIOBJ: its clients'.
+LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/proto.o
+KEEPOBJ = lib/seal.o lib/vault.o lib/rules.o lib/hook.o lib/v_vault.o \
+	lib/v_token.o lib/v_connect.o
+CLIOBJ = lib/vaultc.o
+NETOBJ = lib/url.o lib/http.o lib/oauth.o
 CGI = cgi-bin/fa-dashboard
+KEEPER = bin/fa-vaultd
 BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke \
 	bin/fa-prefetch
 MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 	man/fa-revoke.1 man/fa-prefetch.1
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
-MAN8 = man/fa-dashboard.8
+MAN8 = man/fa-dashboard.8 man/fa-vaultd.8
 TESTBIN = t/rawdb t/procscan t/ratewin t/secmem
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
 	chromium nodejs clang libclang-rt-14-dev
 
-all: $(BIN) $(CGI) $(TESTBIN)
+all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
 
-ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib
+ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib \
+	-DFA_BINDIR=\"$(PREFIX)/bin\"
 LIBS = $(LDFLAGS) $(STATIC_LIBS)
+CLILIBS = $(LDFLAGS) $(CLIENT_LIBS)
 
 .SUFFIXES: .c .o
 .c.o:
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
 
-lib/diag.o: lib/diag.h
-lib/secmem.o: lib/secmem.h lib/diag.h
-lib/conf.o: lib/conf.h lib/diag.h
-lib/seal.o: lib/seal.h lib/secmem.h lib/diag.h
-lib/vault.o: lib/vault.h lib/seal.h lib/conf.h lib/secmem.h lib/diag.h
-lib/url.o: lib/url.h lib/diag.h
-lib/http.o: lib/http.h lib/url.h lib/conf.h lib/secmem.h lib/diag.h
-lib/hook.o: lib/hook.h lib/conf.h lib/diag.h
-lib/oauth.o: lib/oauth.h lib/http.h lib/url.h lib/vault.h lib/conf.h \
-	lib/secmem.h lib/diag.h
+$(LIBOBJ) $(KEEPOBJ) $(CLIOBJ) $(NETOBJ) lib/cgi.o: lib/*.h
 
 # One program, one .c; none links libcurl: lib/http.c loads it with
-# dlopen(3) when a request is made.
+# dlopen(3) when a request is made. Only the keeper links Berkeley DB.
+bin/fa-vaultd: bin/fa-vaultd.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ bin/fa-vaultd.c $(LIBOBJ) $(KEEPOBJ) \
+	    $(NETOBJ) $(LIBS)
 bin/fa-vault: bin/fa-vault.c
 bin/fa-authurl: bin/fa-authurl.c
 bin/fa-exchange: bin/fa-exchange.c
 bin/fa-refresh: bin/fa-refresh.c
 bin/fa-prefetch: bin/fa-prefetch.c
 bin/fa-revoke: bin/fa-revoke.c
-$(BIN): $(LIBOBJ) $(NETOBJ) lib/*.h
-	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(NETOBJ) $(LIBS)
+$(BIN): $(LIBOBJ) $(CLIOBJ) $(NETOBJ) lib/*.h
+	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(CLIOBJ) $(NETOBJ) \
+	    $(CLILIBS)
 
-lib/cgi.o: lib/cgi.h lib/conf.h
-cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o $(LIBOBJ)
-	$(CC) $(ALLCFLAGS) -DFA_BINDIR=\"$(PREFIX)/bin\" -o $@ \
-	    cgi-bin/fa-dashboard.c lib/cgi.o $(LIBOBJ) lib/url.o $(LIBS)
+cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o \
+	$(LIBOBJ) $(CLIOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ cgi-bin/fa-dashboard.c lib/cgi.o \
+	    $(LIBOBJ) $(CLIOBJ) lib/url.o $(CLILIBS)
 
-t/rawdb: t/rawdb.c $(LIBOBJ) $(NETOBJ)
-	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(NETOBJ) $(LIBS)
-t/ratewin: t/ratewin.c $(LIBOBJ)
-	$(CC) $(ALLCFLAGS) -o $@ t/ratewin.c $(LIBOBJ) $(LIBS)
+t/rawdb: t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) \
+	    $(LIBS)
+t/ratewin: t/ratewin.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
+	$(CC) $(ALLCFLAGS) -o $@ t/ratewin.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) \
+	    $(LIBS)
 t/secmem: t/secmem.c lib/diag.o lib/secmem.o
 	$(CC) $(ALLCFLAGS) -o $@ t/secmem.c lib/diag.o lib/secmem.o $(LIBS)
 t/procscan: t/procscan.c
@@ -84,8 +89,9 @@ BENCHBIN = bench/load bench/tm
 BENCHDEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq curl python3 lighttpd wrk pass gnupg time \
 	eatmydata strace
-bench/load: bench/load.c $(LIBOBJ) lib/*.h
-	$(CC) $(ALLCFLAGS) -o $@ bench/load.c $(LIBOBJ) $(LIBS)
+bench/load: bench/load.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) lib/*.h
+	$(CC) $(ALLCFLAGS) -o $@ bench/load.c $(LIBOBJ) $(KEEPOBJ) \
+	    $(NETOBJ) $(LIBS)
 bench/tm: bench/tm.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/tm.c
 bench:
@@ -126,7 +132,7 @@ install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
 	    $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7 \
 	    $(DESTDIR)$(MANPREFIX)/man8 $(DESTDIR)$(PREFIX)/lib/fa
-	cp -f $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	cp -f $(KEEPER) $(BIN) $(DESTDIR)$(PREFIX)/bin/
 	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
 	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
@@ -136,7 +142,7 @@ install: all
 	sed 's|/usr/local|$(PREFIX)|g' cron.d/fa >$(DESTDIR)/etc/cron.d/fa
 
 uninstall:
-	for f in $(BIN); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
+	for f in $(KEEPER) $(BIN); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
 	rm -f $(DESTDIR)$(PREFIX)/lib/fa/fa-dashboard
 	for f in $(MAN1) $(MAN5) $(MAN7) $(MAN8); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
@@ -205,7 +211,7 @@ fuzz: $(FUZZ)
 .PHONY: check-fuzz fuzz
 
 clean:
-	rm -f $(BIN) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
+	rm -f $(KEEPER) $(BIN) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
 	rm -rf $(FUZZ) fuzz/obj
 
 .PHONY: all deps check check-asan demo bench install uninstall clean

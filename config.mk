@@ -21,6 +21,8 @@ DB_LIBS = -ldb-5.3
 # a security update of any of the three.
 STATIC_LIBS = -Wl,-Bstatic -ldb-5.3 -lsodium -ljansson -Wl,-Bdynamic \
 	-lpthread
+# The keeper's clients link no Berkeley DB.
+CLIENT_LIBS = -Wl,-Bstatic -lsodium -ljansson -Wl,-Bdynamic -lpthread
 
 CC = cc
 # SANFLAGS: make check-asan builds a copy with the sanitizers on

@@ -24,6 +24,8 @@ static const struct key {
 #define N(f, lo, hi) NUM, offsetof(struct fa_conf, f), 0, lo, hi
 	{ "vault_dir",		S(vault_dir) },
 	{ "master_key_file",	S(master_key_file) },
+	{ "vault_socket",	S(vault_socket) },
+	{ "vault_users",	S(vault_users) },
 	{ "redirect_uri",	S(redirect_uri) },
 	{ "default_endpoint",	S(default_endpoint) },
 	{ "default_plan",	S(default_plan) },

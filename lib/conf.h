@@ -31,6 +31,8 @@ struct fa_conf {
 	char	path[PATH_MAX];
 	char	vault_dir[PATH_MAX];
 	char	master_key_file[PATH_MAX];
+	char	vault_socket[108];		/* "": VAULT_DIR/sock */
+	char	vault_users[1024];		/* user names, space-separated */
 	char	redirect_uri[FA_URLLEN];
 	char	default_endpoint[FA_NAMELEN];
 	char	default_plan[FA_NAMELEN];

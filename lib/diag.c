@@ -5,8 +5,8 @@
 
 #include "diag.h"
 
-static char	msg[512];
-static int	status = 1;
+static _Thread_local char msg[512];
+static _Thread_local int status = 1;
 
 /* Always returns -1, so lib code can say: return fa_seterr(...). */
 int

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "conf.h"
-#include "vault.h"
+#include "proto.h"
 
 #define FA_STATELEN	43	/* base64url of 32 random bytes */
 
@@ -27,11 +27,23 @@ enum {
 	FA_GRANT_CLIENT = 78	/* the endpoint's client id/secret refused */
 };
 
+/* The vault's say in a token request, asked by the caller: oauth.c
+ * knows no vault. vaultc.h's fa_gate_vault asks the keeper. */
+struct fa_gate {
+	/* One request counted against ip_per_minute: 0, or -1 with the
+	 * error set (75: the minute is full; maywait: wait it out once). */
+	int	(*rate)(int maywait);
+	/* 1 if this client (fa_client_hash) got tokens in the last day. */
+	int	(*known)(const char *endpoint, const char *clienthash);
+	/* This client just got tokens. */
+	void	(*worked)(const char *endpoint, const char *clienthash);
+};
+
 /* POSTs form (grant_type=…) to the endpoint's token URL with HTTP Basic
  * client auth and fills tok (refresh kept from tok when the response has
  * none). Returns one of the FA_GRANT_ values, message in fa_errmsg();
  * *retry_after is the server's Retry-After on 429, else -1. */
-int	 fa_grant(const struct fa_conf *, struct fa_vault *,
+int	 fa_grant(const struct fa_conf *, const struct fa_gate *,
 	    const struct fa_endpoint *, const char *form,
 	    struct fa_tokens *tok, long *retry_after);
 /* The same in pieces, for many requests at once (fa_http_run):
@@ -40,13 +52,14 @@ struct fa_http;
 char	*fa_client_secret(const struct fa_conf *, const struct fa_endpoint *);
 void	 fa_grant_req(struct fa_http *, const struct fa_conf *,
 	    const struct fa_endpoint *, const char *form, const char *secret);
-int	 fa_grant_res(const struct fa_conf *, struct fa_vault *,
+int	 fa_grant_res(const struct fa_conf *, const struct fa_gate *,
 	    const struct fa_endpoint *, struct fa_http *, const char *secret,
 	    struct fa_tokens *, long *retry_after, int known_good);
 /* Names a client id and secret pair without revealing the secret (a
- * keyed hash), so the vault can remember that it worked. */
+ * hash, which the keeper hashes again with a key of its own before it
+ * keeps it), so the vault can remember that it worked. */
 void	 fa_client_hash(const struct fa_endpoint *, const char *secret,
-	    const unsigned char key[32], char out[33]);
+	    char out[65]);
 /* GETs base_url/company with the access token; returns the company
  * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
 json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,

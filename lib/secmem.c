@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,7 +80,7 @@ fa_secure_init(void)
  * A freed piece is wiped at once; its space comes back when the pieces
  * above it are free too. Larger secrets, or more, get a block each, as
  * does every secret in a sanitizer build: there a block's guard page is
- * what catches an overflow. Single-threaded, as every program is. */
+ * what catches an overflow. The keeper's threads share it: a lock. */
 #if defined(__SANITIZE_ADDRESS__)
 #define NOPOOL
 #elif defined(__has_feature)
@@ -95,6 +96,7 @@ static struct {
 	size_t	off, n;
 	int	used;
 } piece[PIECES];
+static pthread_mutex_t poollock = PTHREAD_MUTEX_INITIALIZER;
 
 void *
 fa_secalloc(size_t n)
@@ -103,6 +105,7 @@ fa_secalloc(size_t n)
 	void *p;
 
 #ifndef NOPOOL
+	pthread_mutex_lock(&poollock);
 	if (pool == NULL)
 		pool = sodium_malloc(POOL);
 	if (pool != NULL && n > 0 && n <= POOL && a <= POOL - pooltop &&
@@ -113,8 +116,10 @@ fa_secalloc(size_t n)
 		p = pool + pooltop;
 		pooltop += a;
 		memset(p, 0, a);
+		pthread_mutex_unlock(&poollock);
 		return p;
 	}
+	pthread_mutex_unlock(&poollock);
 #endif
 	(void)a;
 	if ((p = sodium_malloc(n)) != NULL)
@@ -134,6 +139,7 @@ fa_secfree(void *p)
 		sodium_free(p);
 		return;
 	}
+	pthread_mutex_lock(&poollock);
 	for (i = npieces; i > 0 && pool + piece[i - 1].off != p; i--)
 		;
 	if (i == 0 || !piece[i - 1].used)
@@ -142,6 +148,7 @@ fa_secfree(void *p)
 	piece[i - 1].used = 0;
 	while (npieces > 0 && !piece[npieces - 1].used)
 		pooltop = piece[--npieces].off;
+	pthread_mutex_unlock(&poollock);
 }
 
 /* Opens a secret file and checks it is a regular file nobody else can

@@ -1,10 +1,9 @@
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,44 +17,10 @@
 #include "secmem.h"
 #include "vault.h"
 
-#define THREADS		1024	/* processes in the environment at once */
+static _Thread_local char dberr[256];
 
-static char dberr[256];
-static char recfail[256];	/* why a recovery failed: for good */
-static char stuckmsg[256];
-
-/* A process killed inside a Berkeley DB critical section leaves its
- * mutexes held; processes blocked on them would wait forever. Bound the
- * wait: exit 75 (retry later), which is as safe as being killed, and
- * lets the next opener's failchk or recovery clean up. */
-static void
-stuck(int sig)
-{
-	(void)sig;
-	(void)!write(2, stuckmsg, strlen(stuckmsg));
-	_exit(75);
-}
-
-/* A command that dies (errx, fa_die) after opening the vault still
- * leaves it: else its registry slot makes the next opener run recovery,
- * and every process in the vault start over. Not from inside a
- * transaction: those locks must go as a dead process's do. */
-static struct fa_vault *opened;
-static int intxn, atexitset;
-
-static void
-closeatexit(void)
-{
-	if (opened != NULL && !intxn)
-		fa_vault_close(opened);
-}
-
-static void
-msgcall(const DB_ENV *e, const char *msg)
-{
-	(void)e;
-	(void)msg;	/* failchk's chatter: not for cron mail */
-}
+/* Set by syncfn, read by every writer: see vault.h. */
+volatile int fa_vault_syncfailed;
 
 static void
 errcall(const DB_ENV *e, const char *pfx, const char *msg)
@@ -63,72 +28,46 @@ errcall(const DB_ENV *e, const char *pfx, const char *msg)
 	(void)e;
 	(void)pfx;
 	snprintf(dberr, sizeof(dberr), "%s", msg);
-	if (strstr(msg, "BDB1520") != NULL)	/* a record failed to replay */
-		snprintf(recfail, sizeof(recfail), "%s", msg);
 }
-
-/* failchk asks whether the owner of a slot still lives. A zombie does
- * not: kill(2) succeeds on it, but it will never release anything. */
-static int
-isalive(DB_ENV *e, pid_t pid, db_threadid_t tid, uint32_t flags)
-{
-	char path[64], buf[256], *p;
-	ssize_t n;
-	int fd;
-
-	(void)e;
-	(void)tid;
-	(void)flags;
-	if (kill(pid, 0) == -1 && errno != EPERM)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	/* pid (comm) S ...: the state follows the last ')'. */
-	if ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
-	    (p[2] == 'Z' || p[2] == 'X'))
-		return 0;
-	return 1;
-}
-
-/* Berkeley DB asks for it hundreds of times an open; taken once an open
- * (a handle never crosses a fork). */
-static pid_t mypid;
 
 static void
-threadid(DB_ENV *e, pid_t *pid, db_threadid_t *tid)
+msgcall(const DB_ENV *e, const char *msg)
 {
 	(void)e;
-	*pid = mypid;
-	if (tid != NULL)
-		*tid = pthread_self();
+	(void)msg;	/* recovery's chatter: not for cron mail */
 }
 
-static int lastdb;	/* the Berkeley DB error behind the last failure */
+/* Berkeley DB retries a failed fsync (EIO included) up to 100 times and
+ * takes the first success as proof. On Linux a failed fsync may have
+ * dropped the dirty pages already, so a later success proves nothing
+ * (PostgreSQL's "fsyncgate"). Try once; after a failure every fsync
+ * fails, the environment panics, and the keeper exits and is started
+ * again: recovery then replays only what reached the disk. */
+static int
+syncfn(int fd)
+{
+	if (fa_vault_syncfailed) {
+		errno = EIO;
+		return -1;
+	}
+	if (fdatasync(fd) == 0)
+		return 0;
+	fa_vault_syncfailed = 1;
+	errno = EIO;
+	return -1;
+}
 
 static int
 dbfail(int r, const char *what)
 {
-	lastdb = r;
-	if (r == EAGAIN)
-		return fa_seterr(75, "vault: %s: environment not joinable (%s)",
-		    what, dberr);
-	if (r == DB_RUNRECOVERY)
-		return fa_seterr(75, "vault: %s: needs recovery (%s)", what,
-		    dberr);
+	if (r == DB_RUNRECOVERY || fa_vault_syncfailed)
+		return fa_seterr(75, "vault: %s: %s%s%s; try again", what,
+		    fa_vault_syncfailed ? "a write to disk failed" :
+		    "needs recovery", dberr[0] ? ": " : "", dberr);
+	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
+		return fa_seterr(75, "vault: %s: busy; try again", what);
 	return fa_seterr(1, "vault: %s: %s%s%s", what, db_strerror(r),
 	    dberr[0] ? ": " : "", dberr);
-}
-
-int64_t
-fa_now(void)
-{
-	return (int64_t)time(NULL);
 }
 
 const char *
@@ -142,14 +81,6 @@ fa_binding_endpoint(const struct fa_conf *c, json_t *b, json_t *t)
 	    (e = json_string_value(json_object_get(t, "endpoint"))) != NULL)
 		return e;
 	return c->default_endpoint;
-}
-
-/* The sweep finds a binding when its access token expires or, for an
- * idle binding, a day before its refresh token does. */
-int64_t
-fa_due_at(int64_t exp, int64_t rexp)
-{
-	return rexp - 86400 < exp ? rexp - 86400 : exp;
 }
 
 static void
@@ -264,84 +195,43 @@ static const struct dbdesc {
 	int		 dup;
 	size_t		 primary;
 	int		(*key)(DB *, const DBT *, const DBT *, DBT *);
-	int		 tokens;	/* opened with FA_VAULT_TOKENS */
 } dbs[] = {
 #define O(f) offsetof(struct fa_vault, f)
-	{ "meta.db",	O(meta),	DB_BTREE, 0, 0, NULL, 1 },
-	{ "tenants.db",	O(tenants),	DB_BTREE, 0, 0, NULL, 0 },
-	{ "bindings.db", O(bindings),	DB_BTREE, 0, 0, NULL, 1 },
-	{ "bytenant.db", O(bytenant),	DB_BTREE, 1, O(bindings), tenant_key, 1 },
-	{ "tokens.db",	O(tokens),	DB_BTREE, 0, 0, NULL, 1 },
-	{ "due.db",	O(due),		DB_BTREE, 1, O(tokens), due_key, 1 },
-	{ "states.db",	O(states),	DB_BTREE, 0, 0, NULL, 0 },
-	{ "cache.db",	O(cache),	DB_BTREE, 0, 0, NULL, 0 },
-	{ "audit.db",	O(audit),	DB_RECNO, 0, 0, NULL, 1 },
-	{ "auditidx.db", O(auditidx),	DB_BTREE, 1, O(audit), binding_key, 1 },
+	{ "meta.db",	O(meta),	DB_BTREE, 0, 0, NULL },
+	{ "tenants.db",	O(tenants),	DB_BTREE, 0, 0, NULL },
+	{ "bindings.db", O(bindings),	DB_BTREE, 0, 0, NULL },
+	{ "bytenant.db", O(bytenant),	DB_BTREE, 1, O(bindings), tenant_key },
+	{ "tokens.db",	O(tokens),	DB_BTREE, 0, 0, NULL },
+	{ "due.db",	O(due),		DB_BTREE, 1, O(tokens), due_key },
+	{ "states.db",	O(states),	DB_BTREE, 0, 0, NULL },
+	{ "cache.db",	O(cache),	DB_BTREE, 0, 0, NULL },
+	{ "audit.db",	O(audit),	DB_RECNO, 0, 0, NULL },
+	{ "auditidx.db", O(auditidx),	DB_BTREE, 1, O(audit), binding_key },
+	{ "reqs.db",	O(reqs),	DB_BTREE, 0, 0, NULL },
 #undef O
 };
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
 #define DBP(v, off) ((DB **)((char *)(v) + (off)))
-
-/* Berkeley DB's registry races: an opener reads a slot's pid, then
- * tries the slot's lock to see whether its owner lives. A process that
- * leaves between the two (empties its slot, drops its lock) looks dead,
- * and the opener recovers the environment under every live process:
- * `fa-vault ls` in 4 loops of 200 changed the environment's ID 3 rounds
- * of 5, and in t/0060 a writer's commit came back 75. So leave holding
- * the lock openers read under (byte 1 of the registry); Berkeley DB's
- * close of the registry releases it with the slot's (a process's fcntl
- * locks on a file go with any of its descriptors). */
-static int
-regexcl(const char *dir)
-{
-	char path[PATH_MAX];
-	struct flock fl;
-	int fd;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
-	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
-		return -1;
-	memset(&fl, 0, sizeof(fl));
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	fl.l_start = 1;
-	fl.l_len = 1;
-	while (fcntl(fd, F_SETLKW, &fl) == -1 && errno == EINTR)
-		;
-	return fd;
-}
 
 static void
 closedbs(struct fa_vault *v)
 {
 	size_t i;
 	DB **p;
-	int fd;
 
-	alarm(v->conf->vault_timeout + 2);
 	/* Secondaries before their primaries. */
 	for (i = NDBS; i-- > 0;) {
 		p = DBP(v, dbs[i].off);
-		/* No sync: the log makes every commit durable, and writing
-		 * out the shared cache is the checkpoint's job, not every
-		 * reader's (it cost a fresh-token read 9 fdatasyncs). */
 		if (*p != NULL)
 			(*p)->close(*p, DB_NOSYNC);
 		*p = NULL;
 	}
 	if (v->env != NULL) {
-		if (v->envok && (v->flags & FA_VAULT_CHECKPOINT))
-			v->env->txn_checkpoint(v->env, 256, 0, 0);
-		/* Ours closed only after Berkeley DB's: closing it first
-		 * would drop our slot's lock, and we would look dead. */
-		fd = regexcl(v->conf->vault_dir);
+		if (!fa_vault_syncfailed)
+			v->env->txn_checkpoint(v->env, 0, 0, 0);
 		v->env->close(v->env, 0);
-		if (fd != -1)
-			close(fd);
 	}
-	v->envok = 0;
 	v->env = NULL;
-	alarm(0);
 }
 
 static int
@@ -354,41 +244,32 @@ envopen(struct fa_vault *v)
 	DB **p;
 	int r;
 
+	db_env_set_func_fsync(syncfn);
 	if ((r = db_env_create(&v->env, 0)) != 0)
 		return dbfail(r, "db_env_create");
-	alarm(v->conf->vault_timeout + 2);
 	e = v->env;
 	e->set_errcall(e, errcall);
 	e->set_msgcall(e, msgcall);
-	e->set_thread_count(e, THREADS);
-	e->set_isalive(e, isalive);
-	mypid = getpid();
-	e->set_thread_id(e, threadid);
+	/* Blocking locks: the one process in the environment never dies
+	 * holding one without the whole environment going with it. A cycle
+	 * is broken at once; a wait is bounded. */
 	e->set_lk_detect(e, DB_LOCK_DEFAULT);
-	/* 1 MiB: the region counts in every process's memory once touched
-	 * (a sweep touches it all); 4 MiB made the sweep 19.8 MiB, and
-	 * bought nothing measurable even in a vault of a million (BENCH.md). */
-	e->set_cachesize(e, 0, 1024 * 1024, 1);
+	e->set_timeout(e, (db_timeout_t)v->conf->vault_timeout * 1000000,
+	    DB_SET_LOCK_TIMEOUT);
+	e->set_cachesize(e, 0, 4 * 1024 * 1024, 1);
 	e->set_lg_max(e, 4 * 1024 * 1024);
+	e->set_lk_max_locks(e, 20000);
+	e->set_lk_max_objects(e, 20000);
+	e->set_lk_max_lockers(e, 4000);
+	e->set_tx_max(e, 1000);
 	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
-	/* DB_REGISTER|DB_RECOVER: recover only when a process died with
-	 * the environment open. Not DB_FAILCHK: when the dead process held
-	 * a region mutex its attach path blocks on that mutex forever. The
-	 * failchk after it is no luxury, though it costs a fresh-token read
-	 * 5 %: without it t/0070's kill -9 loop failed 3 runs of 15 (once a
-	 * stored binding not found connected; once every write refused with
-	 * DB_PAGE_NOTFOUND until the next recovery), with it none of 15. */
-	e->set_timeout(e, 100000, DB_SET_REG_TIMEOUT);
+	/* DB_RECOVER at every open: safe, for we hold the vault's lock and
+	 * so are the environment's only user. */
 	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_RECOVER | DB_REGISTER, 0600);
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_RECOVER, 0600);
 	if (r != 0)
 		goto fail;
-	v->envok = 1;
-	if ((r = e->failchk(e, 0)) != 0)
-		goto fail;
 	for (i = 0; i < NDBS; i++) {
-		if ((v->flags & FA_VAULT_TOKENS) && !dbs[i].tokens)
-			continue;
 		p = DBP(v, dbs[i].off);
 		if ((r = db_create(p, e, 0)) != 0)
 			goto fail;
@@ -396,8 +277,10 @@ envopen(struct fa_vault *v)
 			(*p)->set_flags(*p, DB_DUPSORT);
 		if (dbs[i].key == binding_key)
 			(*p)->set_dup_compare(*p, recno_cmp);
+		/* reqs.db is younger than the vaults it may find. */
 		r = (*p)->open(*p, NULL, dbs[i].file, NULL, dbs[i].type,
-		    DB_AUTO_COMMIT | create, 0600);
+		    DB_AUTO_COMMIT | DB_THREAD | (strcmp(dbs[i].file,
+		    "reqs.db") == 0 ? DB_CREATE : create), 0600);
 		if (r != 0)
 			goto fail;
 		if (dbs[i].key != NULL && (r = (*DBP(v, dbs[i].primary))->
@@ -405,7 +288,6 @@ envopen(struct fa_vault *v)
 		    DB_AUTO_COMMIT)) != 0)
 			goto fail;
 	}
-	alarm(0);
 	return 0;
 fail:
 	r = dbfail(r, dir);
@@ -413,91 +295,35 @@ fail:
 	return r;
 }
 
-/* Berkeley DB refuses to open when a registry slot holds our pid: a
- * process killed in the environment left it, and the kernel gave us its
- * pid. Its death must still cause recovery: rewrite the slot with a pid
- * no process can have (the slot's lock is free, so Berkeley DB sees a
- * dead process and recovers). Slots are "%24lu\n", 25 bytes. */
+/* At most one owner a vault: an exclusive flock(2) held for the owner's
+ * life, which the kernel drops when it dies. The lock file holds the
+ * owner's pid, for people and for tests. */
 static int
-staleslot(const char *dir)
+lockvault(struct fa_vault *v)
 {
-	char path[PATH_MAX], line[26], *end;
-	int fd, fixed = 0;
-	off_t off;
+	char path[PATH_MAX], pid[32];
+	int fd, n;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
-	    sizeof(path) || (fd = open(path, O_RDWR | O_CLOEXEC)) == -1)
-		return 0;
-	for (off = 0; pread(fd, line, 25, off) == 25; off += 25) {
-		line[25] = '\0';
-		if (line[0] != 'X' && strtoul(line, &end, 10) ==
-		    (unsigned long)getpid() && *end == '\n') {
-			snprintf(line, sizeof(line), "%24lu\n", 4294967295UL);
-			fixed += pwrite(fd, line, 25, off) == 25;
-		}
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock",
+	    v->conf->vault_dir) >= sizeof(path))
+		return fa_seterr(EX_CONFIG, "vault_dir is too long");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1)
+		return fa_seterr(EX_CONFIG, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		close(fd);
+		return fa_seterr(75, "the vault %s is in use by process %s "
+		    "(its keeper)", v->conf->vault_dir, pid[0] ? pid : "?");
 	}
-	close(fd);
-	return fixed;
-}
-
-static void
-deadslot(const char *dir)
-{
-	char path[PATH_MAX], line[26];
-	int fd;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/__db.register", dir) >=
-	    sizeof(path) || (fd = open(path, O_WRONLY | O_APPEND |
-	    O_CLOEXEC)) == -1)
-		return;
-	snprintf(line, sizeof(line), "%24lu\n", 4294967295UL);
-	(void)!write(fd, line, 25);
-	close(fd);
-}
-
-static void
-backoff(int try)
-{
-	struct timespec ts;
-	long us = (1 + randombytes_uniform(1000)) * (try < 10 ? try + 1 : 10);
-
-	ts.tv_sec = us / 1000000;
-	ts.tv_nsec = us % 1000000 * 1000;
-	nanosleep(&ts, NULL);
-}
-
-/* Another process may be creating or recovering the environment right
- * now: wait. A recovery removes the regions and makes them anew, and one
- * who joins as it does finds a region file not yet sized (BDB0126 mmap:
- * EINVAL; t/0070, its steady writer, about one run in ten under load).
- * If the maker died, the half-made environment can never be joined and
- * no registry slot says so: add a dead process's slot, so that the next
- * open runs recovery. (Not a new registry: the processes still in the
- * environment hold their slots in this one.) */
-static int
-envjoin(struct fa_vault *v)
-{
-	const char *dir = v->conf->vault_dir;
-	int try, stale = 0;
-
-	recfail[0] = '\0';
-	for (try = 0; envopen(v) == -1; try++) {
-		/* Trying again would fail the same way, a second at a time
-		 * (a failed recovery leaves our pid in a slot: BDB1528). */
-		if (recfail[0] != '\0')
-			return fa_seterr(1, "vault: %s: recovery failed (%s): "
-			    "its log cannot be replayed; see BUGS in fa-vault(1)",
-			    dir, recfail);
-		if (lastdb == EINVAL && strstr(fa_errmsg(), "BDB1528") != NULL &&
-		    !stale++ && staleslot(dir))
-			continue;
-		if (try >= 400 || (fa_errstatus() != 75 && !(lastdb == EINVAL &&
-		    strstr(fa_errmsg(), "BDB0126 mmap") != NULL)))
-			return -1;
-		if (lastdb == EAGAIN && try == 200)
-			deadslot(dir);
-		backoff(try);
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, n, 0) != n) {
+		close(fd);
+		return fa_seterr(1, "%s: %s", path, strerror(errno));
 	}
+	v->lockfd = fd;
 	return 0;
 }
 
@@ -506,17 +332,11 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	struct sigaction sa;
 
 	memset(v, 0, sizeof(*v));
 	v->conf = c;
 	v->flags = flags;
-	snprintf(stuckmsg, sizeof(stuckmsg), "%s: vault: stuck for %d s "
-	    "(a process died inside it?); try again\n",
-	    program_invocation_short_name, (int)c->vault_timeout + 2);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = stuck;
-	sigaction(SIGALRM, &sa, NULL);
+	v->lockfd = -1;
 	if (c->vault_dir[0] == '\0')
 		return fa_seterr(EX_CONFIG, "%s: vault_dir is not set", c->path);
 	if (c->master_key_file[0] == '\0')
@@ -535,25 +355,36 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	}
 	if ((v->keys = fa_secalloc(2 * sizeof(struct fa_key))) == NULL)
 		return fa_seterr(1, "out of secure memory");
-	if (fa_key_load(&v->keys[0], c->master_key_file) == -1)
+	if (fa_key_load(&v->keys[0], c->master_key_file) == -1 ||
+	    lockvault(v) == -1) {
+		fa_secfree(v->keys);
+		v->keys = NULL;
 		return -1;
+	}
 	v->nkeys = 1;
-	if (envjoin(v) == -1)
+	if (envopen(v) == -1) {
+		fa_vault_close(v);
 		return -1;
-	if (!atexitset++)
-		atexit(closeatexit);
-	opened = v;
+	}
 	return fa_vault_loadkeys(v, NULL);
 }
 
 void
 fa_vault_close(struct fa_vault *v)
 {
-	if (opened == v)
-		opened = NULL;
 	closedbs(v);
 	fa_secfree(v->keys);
 	v->keys = NULL;
+	if (v->lockfd != -1)
+		close(v->lockfd);
+	v->lockfd = -1;
+}
+
+void
+fa_vault_checkpoint(struct fa_vault *v)
+{
+	if (v->env != NULL && !fa_vault_syncfailed)
+		(void)v->env->txn_checkpoint(v->env, 0, 0, 0);
 }
 
 /* A pending rekey (meta "rekey": {"file","id"}) means records may be
@@ -565,6 +396,7 @@ getrekey(struct fa_vault *v, DB_TXN *t, void *a)
 	int r;
 
 	json_decref(*(json_t **)a);	/* a transaction retried */
+	*(json_t **)a = NULL;
 	r = fa_getjson(v->meta, t, "rekey", (json_t **)a, 0);
 	return r == DB_NOTFOUND ? 0 : r;
 }
@@ -602,94 +434,42 @@ fa_vault_loadkeys(struct fa_vault *v, const char *extra)
 	return 0;
 }
 
-/* Transactions never block on a lock (DB_TXN_NOWAIT): a process killed
- * while blocked leaves a dead waiter in a process-shared condition
- * variable, and the next process to signal it hangs (glibc). Instead a
- * conflict comes back at once and we retry with backoff, now and then
- * asking failchk to release what dead processes held. */
+/* A transaction that loses a deadlock or waits out the lock timeout is
+ * aborted and run again, within vault_timeout. A panicked environment
+ * (a failed write to disk) is 75: the keeper exits and recovers. */
 int
 fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 {
-	struct timespec t0, now;
-	DB_LSN lsn0 = { 0, 0 };
+	struct timespec t0, now, ts;
 	DB_TXN *t;
-	int r, try, reopened = 0;
+	int r, try;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* The backstop, for a wait inside Berkeley DB itself. */
-	alarm(v->conf->vault_timeout + 2);
 	for (try = 0;; try++) {
 		dberr[0] = '\0';
-		r = v->env->txn_begin(v->env, NULL, &t, DB_TXN_NOWAIT);
-		if (r == 0) {
-			intxn = 1;
-			r = fn(v, t, arg);
-			intxn = 0;
-			if (r == 0)
+		if (fa_vault_syncfailed)
+			return dbfail(DB_RUNRECOVERY, "transaction");
+		if ((r = v->env->txn_begin(v->env, NULL, &t, 0)) == 0) {
+			if ((r = fn(v, t, arg)) == 0)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
-			/* Another process may have begun recovering the
-			 * environment (a dead process's slot) while we
-			 * committed: a commit record written after it read
-			 * the log is lost. It panics the environment first,
-			 * so: committed, and no panic after, is kept. (A flush
-			 * up to the log's start: the panic check, no I/O.) */
-			if (r == 0 && v->env->log_flush(v->env, &lsn0) ==
-			    DB_RUNRECOVERY) {
-				alarm(0);
-				return fa_seterr(75, "vault: recovered by another "
-				    "process as this change was committed: it "
-				    "may not have been kept; try again");
-			}
 		}
-		/* Any other Berkeley DB error, once: a process that died
-		 * with the environment open makes the next opener recover
-		 * it under our feet, which can surface as odd errors (a page
-		 * LSN past the end of the log) rather than DB_RUNRECOVERY.
-		 * A fresh handle on the recovered environment settles it. */
-		if (r != 0 && r != -1 && r != DB_LOCK_NOTGRANTED &&
-		    r != DB_LOCK_DEADLOCK && r != DB_RUNRECOVERY &&
-		    !reopened) {
-			reopened = 1;
-			r = DB_RUNRECOVERY;
-		}
-		if (r != DB_LOCK_NOTGRANTED && r != DB_LOCK_DEADLOCK &&
-		    r != DB_RUNRECOVERY)
+		if (r == 0 && fa_vault_syncfailed)
+			return dbfail(DB_RUNRECOVERY, "commit");
+		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec -
-		    t0.tv_nsec) / 1000000 >= v->conf->vault_timeout * 1000) {
-			alarm(0);
-			return fa_seterr(75, "vault: busy for %ld s (a process "
-			    "holding it stopped or died?); try again",
-			    v->conf->vault_timeout);
-		}
-		if (r == DB_RUNRECOVERY) {
-			closedbs(v);
-			backoff(try);
-			if (envjoin(v) == -1) {
-				alarm(0);
-				return -1;
-			}
-			alarm(v->conf->vault_timeout + 2);
-			continue;
-		}
-		if (try % 8 == 7 && v->env->failchk(v->env, 0) ==
-		    DB_RUNRECOVERY)
-			continue;	/* the next try reopens */
-		backoff(try);
+		if ((now.tv_sec - t0.tv_sec) >= v->conf->vault_timeout)
+			break;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(1 + randombytes_uniform(1000)) * 1000 *
+		    (try < 10 ? try + 1 : 10);
+		nanosleep(&ts, NULL);
 	}
-	alarm(0);
 	if (r == 0 || r == -1)
 		return r;
 	return dbfail(r, "transaction");
-}
-
-void
-fa_vault_progress(struct fa_vault *v)
-{
-	alarm(v->conf->vault_timeout + 2);
 }
 
 int
@@ -946,9 +726,14 @@ fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
 	memset(&sk, 0, sizeof(sk));
 	memset(&pk, 0, sizeof(pk));
 	memset(&d, 0, sizeof(d));
-	sk.data = lo;
+	if ((sk.data = malloc(sizeof(lo))) == NULL) {
+		c->close(c);
+		return fa_seterr(1, "out of memory");
+	}
+	memcpy(sk.data, lo, sizeof(lo));
 	sk.size = sizeof(lo);
-	d.flags = DB_DBT_PARTIAL;	/* the header is enough */
+	sk.flags = pk.flags = DB_DBT_REALLOC;
+	d.flags = DB_DBT_PARTIAL | DB_DBT_REALLOC;	/* the header is enough */
 	d.dlen = FA_TOKHDRLEN;
 	for (r = c->pget(c, &sk, &pk, &d, DB_SET_RANGE); r == 0 && *n < max;
 	    r = c->pget(c, &sk, &pk, &d, DB_NEXT)) {
@@ -963,85 +748,78 @@ fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
 		}
 	}
 	c->close(c);
+	free(sk.data);
+	free(pk.data);
+	free(d.data);
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
 #define KNOWN_GOOD	86400
 
-struct clientarg {
-	const char	*endpoint;
-	const char	*client;
-	int		 known;
-};
-
-static int
-clientrec(struct fa_vault *v, DB_TXN *t, struct clientarg *ca, json_t **m,
-    uint32_t flags)
+/* The client's name as stored: the caller's hash of id and secret,
+ * hashed again with a key of the vault's, so that the record cannot be
+ * checked against guesses of the secret by whoever reads the files. */
+static void
+clientname(struct fa_vault *v, const char *hash, char out[33])
 {
-	char key[64];
+	unsigned char k[32], h[16];
+
+	crypto_generichash(k, sizeof(k), (const unsigned char *)"fa-clnt", 7,
+	    v->keys[0].k, 32);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)hash,
+	    strlen(hash), k, sizeof(k));
+	sodium_memzero(k, sizeof(k));
+	sodium_bin2hex(out, 33, h, sizeof(h));
+}
+
+int
+fa_client_known(struct fa_vault *v, DB_TXN *t, const char *endpoint,
+    const char *hash, int *known)
+{
+	char key[64], name[33];
 	const char *id;
+	json_t *m;
 	int r;
 
-	snprintf(key, sizeof(key), "client:%s", ca->endpoint);
-	if ((r = fa_getjson(v->meta, t, key, m, flags)) != 0)
-		return r;
-	id = json_string_value(json_object_get(*m, "id"));
-	ca->known = id != NULL && strcmp(id, ca->client) == 0 &&
-	    json_integer_value(json_object_get(*m, "ok")) > fa_now() -
+	*known = 0;
+	clientname(v, hash, name);
+	snprintf(key, sizeof(key), "client:%s", endpoint);
+	if ((r = fa_getjson(v->meta, t, key, &m, 0)) != 0)
+		return r == DB_NOTFOUND ? 0 : r;
+	id = json_string_value(json_object_get(m, "id"));
+	*known = id != NULL && strcmp(id, name) == 0 &&
+	    json_integer_value(json_object_get(m, "ok")) > fa_now() -
 	    KNOWN_GOOD;
+	json_decref(m);
 	return 0;
 }
 
-static int
-clientknown(struct fa_vault *v, DB_TXN *t, void *a)
+int
+fa_client_worked(struct fa_vault *v, DB_TXN *t, const char *endpoint,
+    const char *hash)
 {
-	json_t *m = NULL;
-	int r = clientrec(v, t, a, &m, 0);
-
-	json_decref(m);
-	return r == DB_NOTFOUND ? 0 : r;
-}
-
-static int
-clientworked(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct clientarg *ca = a;
-	char key[64];
-	json_t *m = NULL;
+	char key[64], name[33];
+	const char *id;
+	json_t *m;
 	int r;
 
-	r = clientrec(v, t, ca, &m, DB_RMW);
+	clientname(v, hash, name);
+	snprintf(key, sizeof(key), "client:%s", endpoint);
+	r = fa_getjson(v->meta, t, key, &m, DB_RMW);
+	if (r != 0 && r != DB_NOTFOUND)
+		return r;
 	/* Written at most once a minute: every refresh passes here. */
-	if (r == 0 && ca->known && json_integer_value(json_object_get(m,
-	    "ok")) > fa_now() - 60) {
+	if (r == 0 && (id = json_string_value(json_object_get(m, "id"))) !=
+	    NULL && strcmp(id, name) == 0 &&
+	    json_integer_value(json_object_get(m, "ok")) > fa_now() - 60) {
 		json_decref(m);
 		return 0;
 	}
 	json_decref(m);
-	if (r != 0 && r != DB_NOTFOUND)
-		return r;
-	snprintf(key, sizeof(key), "client:%s", ca->endpoint);
-	m = json_pack("{s:s,s:I}", "id", ca->client, "ok",
-	    (json_int_t)fa_now());
+	m = json_pack("{s:s,s:I}", "id", name, "ok", (json_int_t)fa_now());
 	r = fa_putjson(v->meta, t, key, m);
 	json_decref(m);
 	return r;
-}
-
-int
-fa_client_known(struct fa_vault *v, const char *endpoint, const char *client)
-{
-	struct clientarg ca = { endpoint, client, 0 };
-
-	return fa_vault_txn(v, clientknown, &ca) == 0 && ca.known;
-}
-
-void
-fa_client_worked(struct fa_vault *v, const char *endpoint, const char *client)
-{
-	struct clientarg ca = { endpoint, client, 0 };
-
-	(void)fa_vault_txn(v, clientworked, &ca);
 }
 
 /* Sliding one-minute windows shared by every process, kept in meta as
@@ -1131,31 +909,12 @@ fa_rate_take(struct fa_vault *v, DB_TXN *t, const char **keys,
 	return 0;
 }
 
-static int
-iptake(struct fa_vault *v, DB_TXN *t, void *a)
+int
+fa_rate_ip(struct fa_vault *v, DB_TXN *t, int64_t *wait)
 {
 	const char *keys[1] = { "rate:ip" };
 
-	return fa_rate_take(v, t, keys, &v->conf->ip_per_minute, 1, a);
-}
-
-int
-fa_rate_ip(struct fa_vault *v, int maywait)
-{
-	int64_t wait;
-	int tries = 0;
-
-	for (;;) {
-		if (fa_vault_txn(v, iptake, &wait) == -1)
-			return -1;
-		if (wait == 0)
-			return 0;
-		if (!maywait || tries++ == 1)
-			return fa_seterr(75, "at the request rate limit "
-			    "(ip_per_minute); try again in %lld s",
-			    (long long)wait);
-		sleep((unsigned)wait);
-	}
+	return fa_rate_take(v, t, keys, &v->conf->ip_per_minute, 1, wait);
 }
 
 int
@@ -1199,8 +958,12 @@ fa_each_binding(struct fa_vault *v, DB_TXN *t, const char *tenant,
 	memset(&sk, 0, sizeof(sk));
 	memset(&pk, 0, sizeof(pk));
 	memset(&d, 0, sizeof(d));
-	sk.data = (void *)tenant;
+	if ((sk.data = strdup(tenant)) == NULL) {
+		c->close(c);
+		return fa_seterr(1, "out of memory");
+	}
 	sk.size = strlen(tenant);
+	sk.flags = pk.flags = d.flags = DB_DBT_REALLOC;
 	while ((r = c->pget(c, &sk, &pk, &d, op)) == 0) {
 		op = DB_NEXT_DUP;
 		if ((j = json_loadb(d.data, d.size, 0, NULL)) == NULL)
@@ -1211,5 +974,47 @@ fa_each_binding(struct fa_vault *v, DB_TXN *t, const char *tenant,
 			break;
 	}
 	c->close(c);
+	free(sk.data);
+	free(pk.data);
+	free(d.data);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+int
+fa_each_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
+    int (*fn)(const char *, size_t, void *), void *arg)
+{
+	uint32_t op = binding != NULL ? DB_SET : DB_FIRST;
+	DBC *c;
+	DBT sk, pk, d;
+	int r;
+
+	r = binding != NULL ?
+	    v->auditidx->cursor(v->auditidx, t, &c, DB_READ_COMMITTED) :
+	    v->audit->cursor(v->audit, t, &c, DB_READ_COMMITTED);
+	if (r != 0)
+		return r;
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&d, 0, sizeof(d));
+	if (binding != NULL && (sk.data = strdup(binding)) == NULL) {
+		c->close(c);
+		return fa_seterr(1, "out of memory");
+	}
+	sk.size = binding != NULL ? strlen(binding) : 0;
+	sk.flags = pk.flags = d.flags = DB_DBT_REALLOC;
+	for (;;) {
+		r = binding != NULL ? c->pget(c, &sk, &pk, &d, op) :
+		    c->get(c, &sk, &d, op);
+		if (r != 0)
+			break;
+		op = binding != NULL ? DB_NEXT_DUP : DB_NEXT;
+		if ((r = fn(d.data, d.size, arg)) != 0)
+			break;
+	}
+	c->close(c);
+	free(sk.data);
+	free(pk.data);
+	free(d.data);
 	return r == DB_NOTFOUND ? 0 : r;
 }

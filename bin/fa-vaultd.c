@@ -1,0 +1,694 @@
+/* fa-vaultd: the vault's keeper. The one process that opens the
+ * Berkeley DB environment and reads the master key; every other program
+ * asks it, one JSON line a request, over a Unix socket (fa-vaultd(8)). */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "conf.h"
+#include "diag.h"
+#include "hook.h"
+#include "proto.h"
+#include "secmem.h"
+#include "vault.h"
+#include "verb.h"
+
+#define MAXCONN		1024	/* connections served at once */
+#define MAXUSERS	64
+#define REQKEEP		600	/* s a write's answer is kept for its retry */
+
+static time_t started;
+
+static int
+ping(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	(void)v;
+	(void)t;
+	json_object_set_new(c->out, "pid", json_integer(getpid()));
+	json_object_set_new(c->out, "uptime", json_integer(time(NULL) -
+	    started));
+	return 0;
+}
+
+static const struct fa_verb own[] = {
+	{ "keeper.ping", ping, FA_NOTXN },
+	{ NULL, NULL, 0 }
+};
+
+static const struct fa_verb *tables[] = {
+	own, fa_verbs_vault, fa_verbs_token, fa_verbs_connect
+};
+
+static struct fa_vault vault;
+static struct fa_conf *conf;		/* the one in force; under conflock */
+static struct stat confst;		/* what it was loaded from */
+static pthread_rwlock_t conflock = PTHREAD_RWLOCK_INITIALIZER;
+static uid_t users[MAXUSERS];		/* vault_users, resolved */
+static int nusers;
+static int foreground, lsock = -1, nconn;
+static pthread_mutex_t connlock = PTHREAD_MUTEX_INITIALIZER;
+static char sockname[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: fa-vaultd [-f] [-c file]\n");
+	exit(EX_USAGE);
+}
+
+/* stderr in the foreground, syslog once detached. */
+static void
+logmsg(int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (foreground) {
+		fprintf(stderr, "fa-vaultd: ");
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	} else
+		vsyslog(pri, fmt, ap);
+	va_end(ap);
+}
+
+static int
+resolveusers(const struct fa_conf *c)
+{
+	char buf[sizeof(c->vault_users)], *p, *save = NULL;
+	struct passwd *pw;
+
+	nusers = 0;
+	snprintf(buf, sizeof(buf), "%s", c->vault_users);
+	for (p = strtok_r(buf, " \t,", &save); p != NULL;
+	    p = strtok_r(NULL, " \t,", &save)) {
+		if ((pw = getpwnam(p)) == NULL)
+			return fa_seterr(EX_CONFIG, "%s: vault_users: no user %s",
+			    c->path, p);
+		if (nusers == MAXUSERS)
+			return fa_seterr(EX_CONFIG, "%s: vault_users: more than "
+			    "%d users", c->path, MAXUSERS);
+		users[nusers++] = pw->pw_uid;
+	}
+	return 0;
+}
+
+/* The config is read again when its file changes: an operator's edit
+ * (an endpoint, a plan, the status hook) needs no restart. vault_dir
+ * and master_key_file do: they are kept. A file that no longer loads
+ * leaves the old one in force. */
+static void
+reload(void)
+{
+	struct fa_conf *c;
+	struct stat st;
+
+	if (stat(conf->path, &st) == -1 || (st.st_mtim.tv_sec ==
+	    confst.st_mtim.tv_sec && st.st_mtim.tv_nsec ==
+	    confst.st_mtim.tv_nsec && st.st_size == confst.st_size &&
+	    st.st_ino == confst.st_ino))
+		return;
+	pthread_rwlock_wrlock(&conflock);
+	if ((c = malloc(sizeof(*c))) == NULL)
+		goto out;
+	if (fa_conf_load(c, conf->path) == -1 || resolveusers(c) == -1) {
+		logmsg(LOG_ERR, "%s; keeping the config loaded before",
+		    fa_errmsg());
+		free(c);
+		(void)resolveusers(conf);
+		confst = st;
+		goto out;
+	}
+	memcpy(c->vault_dir, conf->vault_dir, sizeof(c->vault_dir));
+	memcpy(c->master_key_file, conf->master_key_file,
+	    sizeof(c->master_key_file));
+	free(conf);
+	conf = c;
+	vault.conf = c;
+	confst = st;
+out:
+	pthread_rwlock_unlock(&conflock);
+}
+
+static const struct fa_verb *
+findverb(const char *name)
+{
+	const struct fa_verb *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		for (v = tables[i]; v->name != NULL; v++)
+			if (strcmp(v->name, name) == 0)
+				return v;
+	return NULL;
+}
+
+struct run {
+	const struct fa_verb	*verb;
+	struct fa_call		*call;
+	const char		*id;	/* a write's request id, or NULL */
+	char			*kept;	/* its answer, kept from before */
+};
+
+static void
+callreset(struct fa_call *c)
+{
+	json_decref(c->out);
+	c->out = json_object();
+	c->status = 0;
+	c->msg[0] = '\0';
+	c->nhooks = 0;
+}
+
+static json_t *
+answer(struct fa_call *c, int status, const char *msg)
+{
+	return json_pack("{s:i,s:s*,s:O}", "s", status, "e",
+	    status != 0 ? msg : NULL, "a", c->out ? c->out : json_object());
+}
+
+/* A write runs once: its request id and its answer are kept in the
+ * same transaction, and a request that comes again gets the answer. */
+static int
+runverb(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct run *rn = a;
+	json_t *kept, *ans;
+	char *s;
+	int r;
+
+	callreset(rn->call);
+	free(rn->kept);
+	rn->kept = NULL;
+	if (rn->id != NULL) {
+		r = fa_getjson(v->reqs, t, rn->id, &kept, DB_RMW);
+		if (r == 0) {
+			s = json_dumps(json_object_get(kept, "ans"),
+			    JSON_COMPACT);
+			json_decref(kept);
+			if (s == NULL)
+				return fa_seterr(1, "out of memory");
+			rn->kept = strdup(s);
+			fa_jsonfree(s);
+			return rn->kept == NULL ?
+			    fa_seterr(1, "out of memory") : 0;
+		}
+		if (r != DB_NOTFOUND)
+			return r;
+	}
+	if ((r = rn->verb->fn(v, t, rn->call)) != 0 || rn->id == NULL)
+		return r;
+	ans = answer(rn->call, rn->call->status, rn->call->msg);
+	kept = json_pack("{s:I,s:o}", "t", (json_int_t)fa_now(), "ans", ans);
+	if (kept == NULL)
+		return fa_seterr(1, "out of memory");
+	r = fa_putjson(v->reqs, t, rn->id, kept);
+	json_decref(kept);
+	return r;
+}
+
+static int
+sendline(int fd, json_t *j)
+{
+	char *s;
+	size_t len, off = 0;
+	ssize_t n;
+	int r = 0;
+
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		return -1;
+	len = strlen(s);
+	s[len++] = '\n';
+	while (off < len) {
+		if ((n = send(fd, s + off, len - off, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			r = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	sodium_memzero(s, len);
+	fa_jsonfree(s);
+	return r;
+}
+
+static int
+allowed(uid_t uid)
+{
+	int i;
+
+	if (uid == 0 || uid == geteuid())
+		return 1;
+	for (i = 0; i < nusers; i++)
+		if (users[i] == uid)
+			return 1;
+	return 0;
+}
+
+struct refusal {
+	uid_t	uid;
+	pid_t	pid;
+};
+
+static int
+auditrefusal(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct refusal *rf = a;
+
+	return fa_audit(v, t, NULL, NULL, "access", "refused",
+	    "uid %ld pid %ld is not in vault_users", (long)rf->uid,
+	    (long)rf->pid);
+}
+
+/* Serves one request; the answer goes back on fd. */
+static int
+serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
+{
+	struct fa_call call;
+	struct fa_req rq;
+	struct run rn;
+	const struct fa_verb *verb;
+	json_t *ans, *w = NULL;
+	int i, r, st;
+
+	memset(&call, 0, sizeof(call));
+	call.uid = uid;
+	call.pid = pid;
+	if (fa_req_parse(line, len, &rq) == -1) {
+		ans = answer(&call, fa_errstatus(), fa_errmsg());
+		goto reply;
+	}
+	if ((verb = findverb(rq.verb)) == NULL) {
+		fa_req_free(&rq);
+		fa_seterr(EX_USAGE, "unknown request %s", rq.verb);
+		ans = answer(&call, EX_USAGE, fa_errmsg());
+		goto reply;
+	}
+	call.in = rq.args;
+	memset(&rn, 0, sizeof(rn));
+	rn.verb = verb;
+	rn.call = &call;
+	rn.id = verb->flags & FA_W && rq.id[0] ? rq.id : NULL;
+	pthread_rwlock_rdlock(&conflock);
+	if (verb->flags & FA_W && fa_vault_syncfailed)
+		r = fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; "
+		    "try again");
+	else if (verb->flags & FA_NOTXN) {
+		callreset(&call);
+		r = verb->fn(&vault, NULL, &call);
+	} else
+		r = fa_vault_txn(&vault, runverb, &rn);
+	if (r == 0 && rn.kept != NULL)
+		ans = json_loads(rn.kept, 0, NULL);
+	else if (r == 0) {
+		st = call.status;
+		ans = answer(&call, st, call.msg);
+		for (i = 0; i < call.nhooks; i++)
+			if (fa_status_hook(conf, call.hook[i][0],
+			    call.hook[i][1]) == -1) {
+				if (w == NULL)
+					w = json_array();
+				json_array_append_new(w,
+				    json_string(fa_errmsg()));
+			}
+		if (w != NULL)
+			json_object_set_new(ans, "w", w);
+	} else
+		ans = answer(&call, fa_errstatus(), fa_errmsg());
+	pthread_rwlock_unlock(&conflock);
+	free(rn.kept);
+	fa_req_free(&rq);
+reply:
+	json_decref(call.out);
+	if (ans == NULL)
+		return -1;
+	r = sendline(fd, ans);
+	json_decref(ans);
+	/* Nothing written after a failed fsync can be trusted: answer,
+	 * then go; the next request starts a keeper that recovers. */
+	if (fa_vault_syncfailed) {
+		logmsg(LOG_CRIT, "a write to disk failed: exiting; the next "
+		    "keeper recovers what reached the disk");
+		_exit(EX_TEMPFAIL);
+	}
+	return r;
+}
+
+static void *
+conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
+	struct refusal rf;
+	char *buf;
+	size_t len = 0, used, i;
+	ssize_t n;
+
+	if ((buf = fa_secalloc(FA_REQMAX)) == NULL)
+		goto out;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1)
+		goto out;
+	if (!allowed(cr.uid)) {
+		json_t *a = json_pack("{s:i,s:s,s:{}}", "s", EX_NOPERM, "e",
+		    "this user may not use the vault (vault_users in fa.conf)");
+
+		rf.uid = cr.uid;
+		rf.pid = cr.pid;
+		pthread_rwlock_rdlock(&conflock);
+		(void)fa_vault_txn(&vault, auditrefusal, &rf);
+		pthread_rwlock_unlock(&conflock);
+		logmsg(LOG_WARNING, "refused uid %ld pid %ld", (long)cr.uid,
+		    (long)cr.pid);
+		if (a != NULL)
+			(void)sendline(fd, a);
+		json_decref(a);
+		goto out;
+	}
+	for (;;) {
+		/* Serve every whole line in the buffer. */
+		for (used = 0, i = 0; i < len; i++) {
+			if (buf[i] != '\n')
+				continue;
+			reload();
+			if (serve(fd, buf + used, i - used, cr.uid,
+			    cr.pid) == -1)
+				goto out;
+			used = i + 1;
+		}
+		memmove(buf, buf + used, len - used);
+		sodium_memzero(buf + len - used, used);
+		len -= used;
+		if (len == FA_REQMAX) {
+			json_t *a = json_pack("{s:i,s:s,s:{}}", "s", EX_DATAERR,
+			    "e", "request longer than 65536 bytes");
+
+			if (a != NULL)
+				(void)sendline(fd, a);
+			json_decref(a);
+			goto out;
+		}
+		if ((n = read(fd, buf + len, FA_REQMAX - len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+out:
+	fa_secfree(buf);
+	close(fd);
+	pthread_mutex_lock(&connlock);
+	nconn--;
+	pthread_mutex_unlock(&connlock);
+	return NULL;
+}
+
+struct purge {
+	int64_t	before;
+	int	more;
+};
+
+/* Kept answers older than REQKEEP go, a batch a transaction. */
+static int
+purgereqs(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct purge *p = a;
+	json_t *j;
+	DBC *c;
+	DBT k, d;
+	int r, n = 0;
+
+	p->more = 0;
+	if ((r = v->reqs->cursor(v->reqs, t, &c, 0)) != 0)
+		return r;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.flags = d.flags = DB_DBT_REALLOC;
+	while ((r = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		j = json_loadb(d.data, d.size, 0, NULL);
+		if (j == NULL || json_integer_value(json_object_get(j, "t")) <
+		    p->before) {
+			if ((r = c->del(c, 0)) != 0) {
+				json_decref(j);
+				break;
+			}
+			if (++n == 1000) {
+				p->more = 1;
+				json_decref(j);
+				break;
+			}
+		}
+		json_decref(j);
+	}
+	c->close(c);
+	free(k.data);
+	free(d.data);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+/* Now and then: write the cache out (so recovery at the next start is
+ * short and old logs go), and forget old answers. */
+static void *
+housekeeping(void *arg)
+{
+	struct purge p;
+
+	(void)arg;
+	for (;;) {
+		sleep(30);
+		pthread_rwlock_rdlock(&conflock);
+		fa_vault_checkpoint(&vault);
+		p.before = fa_now() - REQKEEP;
+		do
+			if (fa_vault_txn(&vault, purgereqs, &p) == -1) {
+				logmsg(LOG_ERR, "%s", fa_errmsg());
+				break;
+			}
+		while (p.more);
+		pthread_rwlock_unlock(&conflock);
+		if (fa_vault_syncfailed) {
+			logmsg(LOG_CRIT, "a write to disk failed: exiting");
+			_exit(EX_TEMPFAIL);
+		}
+	}
+	return NULL;
+}
+
+static pthread_attr_t attr;
+
+static void *
+acceptor(void *arg)
+{
+	pthread_t th;
+	int fd;
+
+	(void)arg;
+	for (;;) {
+		if ((fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED ||
+			    errno == EMFILE || errno == ENFILE)
+				continue;
+			break;
+		}
+		pthread_mutex_lock(&connlock);
+		if (nconn >= MAXCONN) {
+			pthread_mutex_unlock(&connlock);
+			close(fd);
+			continue;
+		}
+		nconn++;
+		pthread_mutex_unlock(&connlock);
+		if (pthread_create(&th, &attr, conn, (void *)(intptr_t)fd) != 0) {
+			close(fd);
+			pthread_mutex_lock(&connlock);
+			nconn--;
+			pthread_mutex_unlock(&connlock);
+		}
+	}
+	return NULL;
+}
+
+static int
+listensock(const struct fa_conf *c)
+{
+	struct sockaddr_un sa;
+	int s, n;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	n = c->vault_socket[0] != '\0' ?
+	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->vault_socket) :
+	    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/sock", c->vault_dir);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return fa_seterr(EX_CONFIG, "%s: the vault's socket path is too "
+		    "long: set vault_socket", c->path);
+	memcpy(sockname, sa.sun_path, sizeof(sockname));
+	if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return fa_seterr(1, "socket: %s", strerror(errno));
+	/* We hold the vault's lock: a socket file left is a dead keeper's. */
+	(void)unlink(sa.sun_path);
+	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    chmod(sa.sun_path, 0660) == -1 || listen(s, 256) == -1) {
+		close(s);
+		return fa_seterr(EX_CONFIG, "%s: %s", sa.sun_path,
+		    strerror(errno));
+	}
+	return s;
+}
+
+/* Detached: the parent waits on a pipe for "ready" or for the child's
+ * failure, and exits with its status; so whoever starts a keeper
+ * learns whether it serves. The vault is opened in the child, after
+ * the fork: a Berkeley DB environment never crosses one. */
+static int
+detach(void)
+{
+	char buf[600];
+	int p[2], len = 0, st;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		err(EX_OSERR, "fork");
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		return p[1];
+	}
+	close(p[1]);
+	while ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0 ||
+	    (n == -1 && errno == EINTR))
+		len += n > 0 ? (int)n : 0;
+	buf[len] = '\0';
+	if (len > 0 && buf[0] == '0')
+		_exit(0);
+	if (len < 2) {
+		fprintf(stderr, "fa-vaultd: the keeper died as it started\n");
+		_exit(EX_SOFTWARE);
+	}
+	st = (unsigned char)buf[0];
+	fprintf(stderr, "fa-vaultd: %s\n", buf + 1);
+	_exit(st);
+}
+
+static void __attribute__((noreturn))
+fail(int ready)
+{
+	char buf[600];
+	int n;
+
+	if (ready == -1)
+		fa_die();
+	n = snprintf(buf, sizeof(buf), "%c%s", fa_errstatus(), fa_errmsg());
+	(void)!write(ready, buf, n < (int)sizeof(buf) ? n : (int)sizeof(buf));
+	_exit(fa_errstatus());
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa;
+	pthread_t th;
+	sigset_t stopset;
+	const char *confpath = NULL;
+	int ch, ready = -1, nul, sig;
+
+	if (fa_secure_init() == -1)
+		fa_die();
+	while ((ch = getopt(argc, argv, "c:f")) != -1) {
+		switch (ch) {
+		case 'c':
+			confpath = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 0)
+		usage();
+	/* Nothing of whoever started us: a pipe we held open would keep
+	 * its reader waiting for as long as we live. */
+	close_range(3, ~0U, 0);
+	started = time(NULL);
+	if ((conf = malloc(sizeof(*conf))) == NULL)
+		err(1, NULL);
+	if (fa_conf_load(conf, confpath) == -1 || resolveusers(conf) == -1)
+		fa_die();
+	(void)stat(conf->path, &confst);
+	if (!foreground)
+		ready = detach();
+	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);
+	json_object_seed(0);
+	if (fa_vault_open(&vault, conf, FA_VAULT_CREATE) == -1)
+		fail(ready);
+	if ((lsock = listensock(conf)) == -1) {
+		fa_vault_close(&vault);
+		fail(ready);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	/* Every thread but this one blocks the stopping signals. */
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1024 * 1024);
+	if (pthread_create(&th, &attr, housekeeping, NULL) != 0 ||
+	    pthread_create(&th, &attr, acceptor, NULL) != 0) {
+		fa_seterr(1, "cannot start a thread");
+		fa_vault_close(&vault);
+		fail(ready);
+	}
+	if (ready != -1) {
+		(void)!write(ready, "0", 1);
+		close(ready);
+		if ((nul = open("/dev/null", O_RDWR)) != -1) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+	}
+	logmsg(LOG_INFO, "serving %s on %s", conf->vault_dir, sockname);
+	while (sigwait(&stopset, &sig) != 0 || sig == SIGHUP)
+		;
+	shutdown(lsock, SHUT_RDWR);
+/* Stopped: wait for the requests in flight (each holds the config
+	 * lock to read), then checkpoint and close. Idle connections just
+	 * go with us. */
+	pthread_rwlock_wrlock(&conflock);
+	(void)unlink(sockname);
+	fa_vault_close(&vault);
+	logmsg(LOG_INFO, "stopped");
+	_exit(0);
+}

@@ -1,0 +1,82 @@
+/* rules.c: the vault's rules that more than one verb applies, one
+ * function each (verb.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "diag.h"
+#include "verb.h"
+
+int
+fa_fail(struct fa_call *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	c->status = status;
+	return 0;
+}
+
+void
+fa_hook_later(struct fa_call *c, const char *binding, const char *status)
+{
+	if (c->nhooks == FA_MAXHOOKS)
+		return;
+	snprintf(c->hook[c->nhooks][0], sizeof(c->hook[0][0]), "%s", binding);
+	snprintf(c->hook[c->nhooks][1], sizeof(c->hook[0][1]), "%s", status);
+	c->nhooks++;
+}
+
+int
+fa_binding_get(struct fa_vault *v, DB_TXN *t, const char *id,
+    const char *tenant, json_t **b, uint32_t flags)
+{
+	const char *bt;
+	int r;
+
+	*b = NULL;
+	if (!fa_validid(id))
+		return fa_seterr(65, "invalid binding name");
+	if ((r = fa_getjson(v->bindings, t, id, b, flags)) == DB_NOTFOUND)
+		return fa_seterr(66, "no binding %s", id);
+	if (r != 0)
+		return r;
+	/* Another tenant's binding is no binding at all to this one. */
+	if (tenant != NULL && ((bt = json_string_value(json_object_get(*b,
+	    "tenant"))) == NULL || strcmp(bt, tenant) != 0)) {
+		json_decref(*b);
+		*b = NULL;
+		return fa_seterr(66, "no binding %s", id);
+	}
+	return 0;
+}
+
+int
+fa_status_set(struct fa_vault *v, DB_TXN *t, struct fa_call *c,
+    const char *id, json_t *b, const char *status, const char *event,
+    const char *outcome, const char *detail)
+{
+	const char *old = json_string_value(json_object_get(b, "status"));
+	int changed = old == NULL || strcmp(old, status) != 0;
+	int r;
+
+	json_object_set_new(b, "status", json_string(status));
+	json_object_set_new(b, "updated", json_integer(fa_now()));
+	r = fa_audit(v, t, id, json_string_value(json_object_get(b, "tenant")),
+	    event, outcome, detail != NULL ? "%s" : NULL, detail);
+	if (r == 0 && changed)
+		fa_hook_later(c, id, status);
+	return r;
+}
+
+uint64_t
+fa_tokver_bump(json_t *b)
+{
+	uint64_t ver = (uint64_t)json_integer_value(json_object_get(b,
+	    "tokver")) + 1;
+
+	json_object_set_new(b, "tokver", json_integer((json_int_t)ver));
+	return ver;
+}

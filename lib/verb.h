@@ -1,0 +1,72 @@
+/* verb.h: the keeper's verbs, each one transaction (fa-vaultd(8)).
+ * A verb reads its arguments from call->in and builds its answer in
+ * call->out. It returns 0 to commit, or -1 (fa_seterr: status and
+ * message) or a Berkeley DB error to abort; a deadlock retries the
+ * whole verb, so a verb starts from call->in every time and keeps no
+ * state of its own (call->out and the hooks are cleared first).
+ * fa_fail() reports a failure whose writes still commit (an audit
+ * record of a refusal, a lease released). */
+#ifndef FA_VERB_H
+#define FA_VERB_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "proto.h"
+#include "vault.h"
+
+#define FA_MAXHOOKS	8
+
+struct fa_call {
+	json_t		*in;		/* the arguments: an object */
+	json_t		*out;		/* the answer's "a" */
+	uid_t		 uid;		/* the peer (SO_PEERCRED) */
+	pid_t		 pid;
+	int		 status;	/* fa_fail: the answer's status */
+	char		 msg[512];
+	int		 nhooks;	/* status changes: run after commit */
+	char		 hook[FA_MAXHOOKS][2][65];
+};
+
+enum {
+	FA_W = 1,	/* a write: its request id and answer are kept, so a
+			 * retry is applied once; its answer holds no secret */
+	FA_NOTXN = 2	/* runs its own transactions (fa_vault_txn), t NULL */
+};
+
+struct fa_verb {
+	const char	*name;
+	int		(*fn)(struct fa_vault *, DB_TXN *, struct fa_call *);
+	int		 flags;
+};
+
+/* The tables, each ended by a NULL name: lib/v_*.c. */
+extern const struct fa_verb fa_verbs_vault[];	/* v_vault.c: fa-vault */
+extern const struct fa_verb fa_verbs_token[];	/* v_token.c: refresh, prefetch */
+extern const struct fa_verb fa_verbs_connect[];	/* v_connect.c: authurl,
+						 * exchange, revoke, dashboard */
+
+/* Commits, and answers status with message. Returns 0. */
+int	 fa_fail(struct fa_call *, int status, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* The status hook, after commit: "HOOK binding status". */
+void	 fa_hook_later(struct fa_call *, const char *binding,
+	    const char *status);
+
+/* The rules, one function each (lib/rules.c). */
+
+/* Binding id's record into *b (json_decref it): 0; DB errors as
+ * returned; -1 (66, "no binding ID") when there is none, or when tenant
+ * is not NULL and the binding is another tenant's. */
+int	 fa_binding_get(struct fa_vault *, DB_TXN *, const char *id,
+	    const char *tenant, json_t **b, uint32_t flags);
+/* Changes a binding's status in b (not yet written: the caller puts
+ * it), with its audit record and, after commit, the status hook. */
+int	 fa_status_set(struct fa_vault *, DB_TXN *, struct fa_call *,
+	    const char *id, json_t *b, const char *status, const char *event,
+	    const char *outcome, const char *detail);
+/* The next token record version of b (set in b), for fa_tokens_put. */
+uint64_t fa_tokver_bump(json_t *b);
+
+#endif
