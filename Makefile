@@ -23,7 +23,7 @@ TESTBIN = t/rawdb t/procscan t/ratewin t/secmem
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
-	chromium nodejs clang libclang-rt-14-dev
+	chromium nodejs clang libclang-rt-14-dev strace
 
 all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
 
@@ -140,6 +140,9 @@ install: all
 	cp -f $(CGI) $(DESTDIR)$(PREFIX)/lib/fa/
 	mkdir -p $(DESTDIR)/etc/cron.d
 	sed 's|/usr/local|$(PREFIX)|g' cron.d/fa >$(DESTDIR)/etc/cron.d/fa
+	mkdir -p $(DESTDIR)/lib/systemd/system
+	sed 's|/usr/local|$(PREFIX)|g' fa-vaultd.service \
+	    >$(DESTDIR)/lib/systemd/system/fa-vaultd.service
 
 uninstall:
 	for f in $(KEEPER) $(BIN); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
@@ -147,6 +150,7 @@ uninstall:
 	for f in $(MAN1) $(MAN5) $(MAN7) $(MAN8); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
 	rm -f $(DESTDIR)/etc/cron.d/fa
+	rm -f $(DESTDIR)/lib/systemd/system/fa-vaultd.service
 
 # libFuzzer targets, one for each parser of untrusted input (fuzz/*.c),
 # linked with their own instrumented copy of lib/ in fuzz/obj.
@@ -158,19 +162,21 @@ FUZZCC = clang
 FUZZFLAGS = -std=c11 -g -O1 -Wall -Wextra -D_GNU_SOURCE \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
-	fuzz/seal fuzz/http fuzz/bundle
+	fuzz/seal fuzz/http fuzz/bundle fuzz/proto
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
-	fuzz/obj/seal.o fuzz/obj/vault.o fuzz/obj/url.o fuzz/obj/http.o \
-	fuzz/obj/oauth.o fuzz/obj/cgi.o
+	fuzz/obj/seal.o fuzz/obj/url.o fuzz/obj/http.o fuzz/obj/oauth.o \
+	fuzz/obj/cgi.o fuzz/obj/proto.o
 FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
-	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000
+	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000 \
+	proto:300000
 FUZZTIME = 300
 FUZZOPT = -max_len=8192 -timeout=25
 
 $(FUZZOBJ): lib/*.c lib/*.h
 	@mkdir -p fuzz/obj
 	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) \
-	    $(CURL_CFLAGS) -Ilib -c -o $@ lib/`basename $@ .o`.c
+	    $(CURL_CFLAGS) -Ilib -DFA_BINDIR=\"$(PREFIX)/bin\" -c -o $@ \
+	    lib/`basename $@ .o`.c
 fuzz/query: fuzz/query.c
 fuzz/cookie: fuzz/cookie.c
 fuzz/link: fuzz/link.c
@@ -180,9 +186,10 @@ fuzz/conf: fuzz/conf.c
 fuzz/seal: fuzz/seal.c
 fuzz/http: fuzz/http.c
 fuzz/bundle: fuzz/bundle.c
+fuzz/proto: fuzz/proto.c
 $(FUZZ): $(FUZZOBJ) lib/*.h
 	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib \
-	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
+	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS)
 
 check-fuzz: deps $(FUZZ)
 	@mkdir -p fuzz/scratch; fail=0; for tr in $(FUZZRUNS); do \

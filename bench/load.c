@@ -23,6 +23,7 @@
 #include "diag.h"
 #include "secmem.h"
 #include "vault.h"
+#include "../t/takeover.h"
 
 #define BATCH	1000
 
@@ -124,7 +125,7 @@ main(int argc, char *argv[])
 	if (n < 1 || ndue < 0 || ndue > n || per < 1)
 		errx(64, "bad numbers");
 	if (fa_secure_init() == -1 || fa_conf_load(&conf, argv[1]) == -1 ||
-	    fa_vault_open(&v, &conf, 0) == -1)
+	    takeover(&v, &conf, 0) == -1)
 		fa_die();
 	if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
 		errx(1, "out of secure memory");

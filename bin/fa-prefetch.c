@@ -1,6 +1,8 @@
 /* fa-prefetch: build a binding's reference cache (company, income
  * categories, bank accounts, payment-method targets, item types) from
- * FreeAgent, every page of every list, independent requests in parallel. */
+ * FreeAgent, every page of every list, independent requests in parallel.
+ * A client of the keeper (fa-vaultd(8)), which keeps the cache and the
+ * shared rate windows. */
 #include <sys/wait.h>
 
 #include <err.h>
@@ -19,20 +21,23 @@
 
 #include "conf.h"
 #include "diag.h"
-#include "hook.h"
 #include "http.h"
 #include "oauth.h"
+#include "proto.h"
 #include "secmem.h"
-#include "vault.h"
+#include "vaultc.h"
 
 #define MAXPAGES	100	/* per list */
 #define NCHAIN		5
 #define MAXSTALE	32	/* fa-prefetch --stale: processes at once */
+/* The cache goes to the keeper in parts of this many bytes of JSON
+ * text (ASCII: at most twice that once escaped), each request under
+ * FA_REQMAX. */
+#define PARTLEN		24000
 
 extern char **environ;
 
 static struct fa_conf conf;
-static struct fa_vault vault;
 static const char *confpath;
 
 /* One list followed page by page; the chains run side by side. */
@@ -52,7 +57,7 @@ usage(void)
 	fprintf(stderr, "usage: fa-prefetch [-c file] binding\n"
 	    "       fa-prefetch [-c file] -s binding\n"
 	    "       fa-prefetch [-c file] --stale seconds\n");
-	exit(64);
+	exit(EX_USAGE);
 }
 
 /* Starts PROG (a program beside this one) [-c conf] OPT ID, its stdout
@@ -139,106 +144,95 @@ struct bind {
 	int		 connected;
 	json_t		*cache;		/* the cached copy, for -s */
 	json_t		*newcache;	/* to store */
-	const char	*event;
-	const char	*outcome;
-	char		 detail[400];
 	int		 mark;		/* set needs_reconnect */
 	long		 hold;		/* FreeAgent's Retry-After, to keep */
 };
 
-/* FreeAgent's limit is per company: so are ours, and its waits. */
-static void
-apikey(const struct bind *x, char *key, size_t size)
-{
-	snprintf(key, size, "rate:api:%s:%s", x->endpoint, x->company);
-}
-
 static int
-look(struct fa_vault *v, DB_TXN *t, void *a)
+look(struct bind *x, int wantcache)
 {
-	struct bind *x = a;
-	const char *s;
-	json_t *b;
+	json_t *args, *a;
 	int r;
 
-	if ((r = fa_getjson(v->bindings, t, x->id, &b, 0)) != 0)
-		return r == DB_NOTFOUND ? fa_seterr(66, "no binding %s", x->id) : r;
-	snprintf(x->tenant, sizeof(x->tenant), "%s",
-	    json_string_value(json_object_get(b, "tenant")));
-	s = json_string_value(json_object_get(b, "token_endpoint"));
-	snprintf(x->endpoint, sizeof(x->endpoint), "%s", s ? s : "");
-	s = json_string_value(json_object_get(json_object_get(b, "company"),
-	    "id"));
-	snprintf(x->company, sizeof(x->company), "%s", s ? s : "");
-	s = json_string_value(json_object_get(b, "status"));
-	x->connected = s != NULL && strcmp(s, "connected") == 0;
-	json_decref(b);
-	json_decref(x->cache);	/* a transaction retried */
-	if ((r = fa_getjson(v->cache, t, x->id, &x->cache, 0)) == DB_NOTFOUND)
-		r = 0;
+	args = json_pack("{s:s,s:b}", "binding", x->id, "cache", wantcache);
+	r = fa_ask(&conf, "prefetch.look", args, &a);
+	json_decref(args);
+	if (r == 0) {
+		snprintf(x->tenant, sizeof(x->tenant), "%s",
+		    fa_jstr(a, "tenant"));
+		snprintf(x->endpoint, sizeof(x->endpoint), "%s",
+		    fa_jstr(a, "endpoint"));
+		snprintf(x->company, sizeof(x->company), "%s",
+		    fa_jstr(a, "company"));
+		x->connected = json_is_true(json_object_get(a, "connected"));
+		x->cache = json_incref(json_object_get(a, "cache"));
+	}
+	json_decref(a);
 	return r;
 }
 
+/* The end of a prefetch, audited in the keeper's one transaction with
+ * the new cache, FreeAgent's wait and the status change, as they
+ * apply. A cache too big for one request goes first in parts. */
 static int
-save(struct fa_vault *v, DB_TXN *t, void *a)
+record(struct bind *x, const char *outcome, const char *detail)
 {
-	struct bind *x = a;
-	char key[128];
-	json_t *b;
-	int r = 0;
+	char up[FA_REQIDLEN + 1], *text = NULL;
+	json_t *args, *p, *a;
+	size_t len, off = 0;
+	int seq = 0, r = 0;
 
-	if (x->newcache != NULL &&
-	    (r = fa_putjson(v->cache, t, x->id, x->newcache)) != 0)
-		return r;
-	if (x->hold > 0) {
-		apikey(x, key, sizeof(key));
-		if ((r = fa_rate_hold(v, t, key, x->hold)) != 0)
-			return r;
-	}
-	if (x->mark) {
-		if ((r = fa_getjson(v->bindings, t, x->id, &b, DB_RMW)) != 0)
-			return r;
-		/* Read again: disconnected or reconnected meanwhile, the
-		 * 401 says nothing about the binding as it is now. */
-		if (json_string_value(json_object_get(b, "status")) == NULL ||
-		    strcmp(json_string_value(json_object_get(b, "status")),
-		    "connected") != 0) {
-			json_decref(b);
-			x->mark = 0;
-			x->outcome = "failed";
-			return fa_audit(v, t, x->id, x->tenant, x->event,
-			    x->outcome, "%s", x->detail);
+	args = json_pack("{s:s,s:s,s:s}", "binding", x->id, "outcome",
+	    outcome, "detail", detail);
+	if (x->hold > 0)
+		json_object_set_new(args, "hold", json_integer(x->hold));
+	if (x->mark)
+		json_object_set_new(args, "mark", json_true());
+	if (x->newcache != NULL) {
+		if ((text = json_dumps(x->newcache, JSON_COMPACT |
+		    JSON_ENSURE_ASCII)) == NULL) {
+			json_decref(args);
+			return fa_seterr(1, "out of memory");
 		}
-		json_object_set_new(b, "status", json_string("needs_reconnect"));
-		json_object_set_new(b, "updated", json_integer(fa_now()));
-		r = fa_putjson(v->bindings, t, x->id, b);
-		json_decref(b);
-		if (r == 0)
-			r = fa_tokens_setdue(v, t, x->id, INT64_MAX);
-		if (r == DB_NOTFOUND)
-			r = 0;
+		len = strlen(text);
+		fa_reqid(up);
+		for (; len - off > PARTLEN; off += PARTLEN, seq++) {
+			p = json_pack("{s:s,s:s,s:i,s:o}", "binding", x->id,
+			    "upload", up, "seq", seq, "text",
+			    json_stringn(text + off, PARTLEN));
+			r = fa_ask(&conf, "prefetch.part", p, &a);
+			json_decref(p);
+			json_decref(a);
+			if (r == -1)
+				goto out;
+		}
+		json_object_set_new(args, "text", json_stringn(text + off,
+		    len - off));
+		if (seq > 0) {
+			json_object_set_new(args, "upload", json_string(up));
+			json_object_set_new(args, "parts", json_integer(seq));
+		}
 	}
-	if (r == 0)
-		r = fa_audit(v, t, x->id, x->tenant, x->event, x->outcome,
-		    "%s", x->detail);
+	r = fa_ask(&conf, "prefetch.save", args, &a);
+	json_decref(a);
+out:
+	json_decref(args);
+	fa_jsonfree(text);
 	return r;
 }
 
+/* One request counted against the company's API limit and ours. */
 static int
-apitake(struct fa_vault *v, DB_TXN *t, void *a)
+apitake(struct bind *x)
 {
-	struct bind *x = a;
-	char key[128];
-	const char *keys[2] = { key, "rate:ip" };
-	long limits[2] = { conf.api_per_minute, conf.ip_per_minute };
-	int64_t wait;
+	json_t *args, *a;
 	int r;
 
-	apikey(x, key, sizeof(key));
-	if ((r = fa_rate_take(v, t, keys, limits, 2, &wait)) != 0)
-		return r;
-	return wait > 0 ? fa_seterr(75, "at the API rate limit; try again "
-	    "in %lld s", (long long)wait) : 0;
+	args = json_pack("{s:s}", "binding", x->id);
+	r = fa_ask(&conf, "rate.api", args, &a);
+	json_decref(args);
+	json_decref(a);
+	return r;
 }
 
 /* Fetches everything; returns 0 with x->newcache set, or the status. */
@@ -269,7 +263,7 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		for (i = k = 0; i < NCHAIN; i++) {
 			if (c[i].done)
 				continue;
-			if (fa_vault_txn(&vault, apitake, x) == -1) {
+			if (apitake(x) == -1) {
 				rv = fa_errstatus();
 				goto out;
 			}
@@ -289,12 +283,13 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 			struct chain *ch = &c[map[i]];
 
 			if (rv == 0 && r[i].err != 0)
-				rv = fa_seterr(r[i].err == 78 ? 78 : 75, "%s; try "
-				    "again later", r[i].errmsg);
+				rv = fa_seterr(r[i].err == EX_CONFIG ?
+				    EX_CONFIG : EX_TEMPFAIL, "%s; try again "
+				    "later", r[i].errmsg);
 			else if (rv == 0 && r[i].status == 401)
-				rv = fa_seterr(77, "%s: FreeAgent refused a fresh "
-				    "access token (HTTP 401): access was revoked "
-				    "in FreeAgent", ch->url);
+				rv = fa_seterr(EX_NOPERM, "%s: FreeAgent "
+				    "refused a fresh access token (HTTP 401): "
+				    "access was revoked in FreeAgent", ch->url);
 			/* A short Retry-After is waited out, once, and the
 			 * page asked again. */
 			else if (rv == 0 && r[i].status == 429 && !waited &&
@@ -306,19 +301,21 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 			    r[i].retry_after >= 0) {
 				/* Kept: no process asks before it is over. */
 				x->hold = r[i].retry_after;
-				rv = fa_seterr(75, "%s: HTTP 429, FreeAgent asks "
-				    "to wait %ld s; try again later", ch->url,
-				    r[i].retry_after);
+				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP 429, "
+				    "FreeAgent asks to wait %ld s; try again "
+				    "later", ch->url, r[i].retry_after);
 			}
 			else if (rv == 0 && (r[i].status != 200 ||
 			    !fa_http_isjson(&r[i]) || r[i].badlink))
-				rv = fa_seterr(75, "%s: HTTP %ld%s; try again "
-				    "later", ch->url, r[i].status, r[i].badlink ?
-				    ", malformed Link header" : "");
+				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld%s; "
+				    "try again later", ch->url, r[i].status,
+				    r[i].badlink ? ", malformed Link header" :
+				    "");
 			else if (rv == 0 && fa_page(r[i].body, r[i].len,
 			    ch->member, ch->items, &ch->doc) == -1)
-				rv = fa_seterr(75, "%s: HTTP %ld, %s; try again "
-				    "later", ch->url, r[i].status, fa_errmsg());
+				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld, %s; "
+				    "try again later", ch->url, r[i].status,
+				    fa_errmsg());
 			else if (rv == 0) {
 				ch->pages++;
 				if (r[i].next[0] == '\0')
@@ -329,8 +326,9 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 				    strlen(e->base_url)) != 0 ||
 				    strchr("/?", r[i].next[strlen(e->base_url)])
 				    == NULL || !fa_url_allowed(r[i].next))
-					rv = fa_seterr(75, "%s: too many pages, or "
-					    "a next page elsewhere", ch->url);
+					rv = fa_seterr(EX_TEMPFAIL, "%s: too "
+					    "many pages, or a next page "
+					    "elsewhere", ch->url);
 				else
 					snprintf(ch->url, sizeof(ch->url), "%s",
 					    r[i].next);
@@ -351,22 +349,14 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 	    banks);
 	json_decref(banks);
 	if (x->newcache == NULL)
-		rv = fa_seterr(75, "the company document is malformed");
+		rv = fa_seterr(EX_TEMPFAIL, "the company document is "
+		    "malformed");
 out:
 	for (i = 0; i < NCHAIN; i++) {
 		json_decref(c[i].items);
 		json_decref(c[i].doc);
 	}
 	return rv == -1 ? fa_errstatus() : rv;
-}
-
-static int
-record(struct bind *x, const char *outcome, const char *detail)
-{
-	x->event = "prefetch";
-	x->outcome = outcome;
-	snprintf(x->detail, sizeof(x->detail), "%s", detail);
-	return fa_vault_txn(&vault, save, x);
 }
 
 /* Prefetches one binding; returns its exit status, message on failure. */
@@ -380,16 +370,16 @@ one(const char *id, json_t **cache)
 
 	memset(&x, 0, sizeof(x));
 	x.id = id;
-	if (fa_vault_txn(&vault, look, &x) == -1)
+	if (look(&x, 0) == -1)
 		return fa_errstatus();
-	json_decref(x.cache);
 	if (!x.connected) {
-		fa_seterr(77, "%s is not connected", id);
-		return 77;
+		fa_seterr(EX_NOPERM, "%s is not connected", id);
+		return EX_NOPERM;
 	}
 	if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL) {
-		fa_seterr(78, "%s: endpoint %s is not defined", id, x.endpoint);
-		return 78;
+		fa_seterr(EX_CONFIG, "%s: endpoint %s is not defined", id,
+		    x.endpoint);
+		return EX_CONFIG;
 	}
 	if ((tok = fa_secalloc(FA_TOKLEN + 2)) == NULL) {
 		fa_seterr(1, "out of secure memory");
@@ -414,11 +404,9 @@ one(const char *id, json_t **cache)
 		snprintf(msg, sizeof(msg), "%s: %s", id, fa_errmsg());
 		/* A fresh token refused by the API: access is gone. The
 		 * previous cache stays in every case. */
-		x.mark = rv == 77 && strstr(msg, "HTTP 401") != NULL;
-		if (record(&x, x.mark ? "needs_reconnect" : "failed", msg) == -1)
-			warnx("%s", fa_errmsg());
-		else if (x.mark && fa_status_hook(&conf, id,
-		    "needs_reconnect") == -1)
+		x.mark = rv == EX_NOPERM && strstr(msg, "HTTP 401") != NULL;
+		if (record(&x, x.mark ? "needs_reconnect" : "failed", msg) ==
+		    -1)
 			warnx("%s", fa_errmsg());
 		fa_seterr(rv, "%s", msg);
 	}
@@ -435,51 +423,6 @@ print(json_t *j)
 	fa_jsonfree(s);
 }
 
-struct stale {
-	int64_t	 before;
-	char	(*ids)[65];
-	int	 n, max;
-};
-
-static int
-stalelist(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct stale *s = a;
-	DBC *c;
-	DBT k, d;
-	json_t *b, *ch;
-	char id[65];
-	int r, g;
-
-	s->n = 0;
-	if ((r = v->bindings->cursor(v->bindings, t, &c, DB_READ_COMMITTED)) != 0)
-		return r;
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	while ((r = c->get(c, &k, &d, DB_NEXT)) == 0 && s->n < s->max) {
-		if (k.size >= sizeof(id))
-			continue;
-		memcpy(id, k.data, k.size);
-		id[k.size] = '\0';
-		if ((b = json_loadb(d.data, d.size, 0, NULL)) == NULL)
-			continue;
-		if (json_string_value(json_object_get(b, "status")) != NULL &&
-		    strcmp(json_string_value(json_object_get(b, "status")),
-		    "connected") == 0) {
-			g = fa_getjson(v->cache, t, id, &ch, 0);
-			if (g == DB_NOTFOUND || (g == 0 && json_integer_value(
-			    json_object_get(ch, "fetched_at")) < s->before))
-				strcpy(s->ids[s->n++], id);
-			if (g == 0)
-				json_decref(ch);
-		}
-		json_decref(b);
-		fa_vault_progress(v);
-	}
-	c->close(c);
-	return r == DB_NOTFOUND ? 0 : r;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -488,12 +431,11 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct bind x;
-	struct stale s;
-	json_t *cache = NULL;
+	json_t *cache = NULL, *args, *a, *ids;
 	char *end;
 	long stale = -1;
 	struct { pid_t pid; const char *id; } slot[MAXSTALE];
-	int ch, sflag = 0, i, k, rv, failed = 0, null, running, st, conc;
+	int ch, sflag = 0, i, k, n, rv, failed = 0, null, running, st, conc;
 	pid_t pid;
 
 	if (fa_secure_init() == -1)
@@ -510,7 +452,8 @@ main(int argc, char *argv[])
 			errno = 0;
 			stale = strtol(optarg, &end, 10);
 			if (errno || *end != '\0' || stale < 0)
-				errx(64, "--stale needs a number of seconds");
+				errx(EX_USAGE, "--stale needs a number of "
+				    "seconds");
 			break;
 		default:
 			usage();
@@ -520,17 +463,16 @@ main(int argc, char *argv[])
 	argv += optind;
 	if (stale >= 0 ? (argc != 0 || sflag) : argc != 1)
 		usage();
-	if (stale < 0 && !fa_validname(argv[0], 65))
-		errx(65, "invalid binding name");
-	if (fa_conf_load(&conf, confpath) == -1 ||
-	    fa_vault_open(&vault, &conf, 0) == -1)
+	if (stale < 0 && !fa_validid(argv[0]))
+		errx(EX_DATAERR, "invalid binding name");
+	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
 	if (sflag) {
 		memset(&x, 0, sizeof(x));
 		x.id = argv[0];
-		if (fa_vault_txn(&vault, look, &x) == -1)
+		if (look(&x, 1) == -1)
 			fa_die();
-		fa_vault_close(&vault);
+		fa_vaultc_close();
 		if (x.cache == NULL)
 			errx(1, "no reference data cached for %s yet: run "
 			    "fa-prefetch %s", x.id, x.id);
@@ -540,21 +482,21 @@ main(int argc, char *argv[])
 	}
 	if (stale < 0) {
 		if ((rv = one(argv[0], &cache)) != 0) {
-			fa_vault_close(&vault);
+			fa_vaultc_close();
 			errx(rv, "%s", fa_errmsg());
 		}
-		fa_vault_close(&vault);
+		fa_vaultc_close();
 		print(cache);
 		json_decref(cache);
 		return 0;
 	}
-	s.before = fa_now() - stale;
-	s.max = 100000;
-	if ((s.ids = calloc(s.max, sizeof(*s.ids))) == NULL)
-		errx(1, "out of memory");
-	if (fa_vault_txn(&vault, stalelist, &s) == -1)
+	args = json_pack("{s:I}", "stale", (json_int_t)stale);
+	if (fa_ask(&conf, "prefetch.stale", args, &a) == -1)
 		fa_die();
-	fa_vault_close(&vault);
+	json_decref(args);
+	fa_vaultc_close();
+	ids = json_object_get(a, "ids");
+	n = (int)json_array_size(ids);
 	/* Each binding by a process of its own, refresh_concurrency (at
 	 * most MAXSTALE) at once: a slow binding does not hold up the
 	 * others. Their caches are not printed; their messages are. */
@@ -563,17 +505,19 @@ main(int argc, char *argv[])
 	memset(slot, 0, sizeof(slot));
 	conc = conf.refresh_concurrency < MAXSTALE ?
 	    (int)conf.refresh_concurrency : MAXSTALE;
-	for (i = running = 0; i < s.n || running > 0;) {
-		if (i < s.n && running < conc) {
+	for (i = running = 0; i < n || running > 0;) {
+		if (i < n && running < conc) {
 			for (k = 0; slot[k].pid != 0; k++)
 				;
-			if ((pid = spawn("fa-prefetch", NULL, s.ids[i],
+			if ((pid = spawn("fa-prefetch", NULL,
+			    json_string_value(json_array_get(ids, i)),
 			    null)) == -1) {
 				warnx("%s", fa_errmsg());
 				failed++;
 			} else {
 				slot[k].pid = pid;
-				slot[k].id = s.ids[i];
+				slot[k].id = json_string_value(
+				    json_array_get(ids, i));
 				running++;
 			}
 			i++;
@@ -591,6 +535,6 @@ main(int argc, char *argv[])
 		} else if (errno != EINTR)
 			err(1, "wait");
 	}
-	free(s.ids);
+	json_decref(a);
 	return failed ? 1 : 0;
 }

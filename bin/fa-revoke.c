@@ -12,20 +12,17 @@
 
 #include "conf.h"
 #include "diag.h"
-#include "hook.h"
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
 #include "url.h"
-#include "vault.h"
+#include "vaultc.h"
 
 static struct fa_conf conf;
-static struct fa_vault vault;
 
 struct arg {
 	const char	*id;
 	const char	*tenant;	/* -t: must be this tenant's */
-	char		 btenant[65];
 	char		 status[32];
 	char		 endpoint[FA_NAMELEN];
 	struct fa_tokens *tok;
@@ -38,75 +35,58 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: fa-revoke [-c file] [-t tenant] binding\n");
-	exit(64);
+	exit(EX_USAGE);
 }
 
-static int
-look(struct fa_vault *v, DB_TXN *t, void *a)
+static json_t *
+args(struct arg *x)
 {
-	struct arg *x = a;
-	const char *tn, *st, *ep;
-	json_t *b;
-	int r;
+	json_t *a = json_pack("{s:s}", "binding", x->id);
 
-	if ((r = fa_getjson(v->bindings, t, x->id, &b, 0)) != 0)
-		return r == DB_NOTFOUND ? fa_seterr(66, "no binding %s", x->id) : r;
-	tn = json_string_value(json_object_get(b, "tenant"));
-	if (tn == NULL || (x->tenant != NULL && strcmp(tn, x->tenant) != 0)) {
-		json_decref(b);
-		return fa_seterr(66, "no binding %s", x->id);
-	}
-	st = json_string_value(json_object_get(b, "status"));
-	ep = json_string_value(json_object_get(b, "token_endpoint"));
-	snprintf(x->btenant, sizeof(x->btenant), "%s", tn);
-	snprintf(x->status, sizeof(x->status), "%s", st ? st : "pending");
-	snprintf(x->endpoint, sizeof(x->endpoint), "%s", ep ? ep : "");
-	r = fa_tokens_get(v, t, x->id, (uint64_t)json_integer_value(
-	    json_object_get(b, "tokver")), x->tok, NULL);
-	json_decref(b);
-	if (r == DB_NOTFOUND)
-		return 0;
-	if (r == -1) {
-		/* Unreadable tokens can still be wiped, but not revoked. */
-		warnx("%s", fa_errmsg());
-		x->unreadable = 1;
-		return 0;
-	}
-	if (r == 0)
+	if (x->tenant != NULL)
+		json_object_set_new(a, "tenant", json_string(x->tenant));
+	return a;
+}
+
+/* The binding's status and endpoint, and its refresh token if it has
+ * one it can read (revoke.look). */
+static void
+look(struct arg *x)
+{
+	json_t *a = args(x), *ans;
+	const char *rt;
+
+	if (fa_ask(&conf, "revoke.look", a, &ans) == -1)
+		fa_die();
+	json_decref(a);
+	snprintf(x->status, sizeof(x->status), "%s", fa_jstr(ans, "status"));
+	snprintf(x->endpoint, sizeof(x->endpoint), "%s", fa_jstr(ans,
+	    "endpoint"));
+	if ((rt = json_string_value(json_object_get(ans, "refresh"))) !=
+	    NULL) {
+		if (strlen(rt) >= sizeof(x->tok->refresh))
+			errx(1, "refresh token too long");
+		strcpy(x->tok->refresh, rt);
 		x->havetok = 1;
-	return r;
+	} else if (json_object_get(ans, "unreadable") != NULL) {
+		warnx("%s", fa_jstr(ans, "unreadable"));
+		x->unreadable = 1;
+	}
+	json_decref(ans);
 }
 
-/* Wipes the tokens and marks the binding disconnected; the company,
- * the settings, the cache and the audit history stay. */
-static int
-wipe(struct fa_vault *v, DB_TXN *t, void *a)
+/* Wipes the tokens and marks the binding disconnected (revoke.wipe);
+ * the company, the settings, the cache and the audit history stay. */
+static void
+wipe(struct arg *x)
 {
-	struct arg *x = a;
-	json_t *b;
-	int r;
+	json_t *a = args(x), *ans;
 
-	if ((r = fa_getjson(v->bindings, t, x->id, &b, DB_RMW)) != 0)
-		return r == DB_NOTFOUND ? fa_seterr(66, "no binding %s", x->id) : r;
-	if ((r = fa_del(v->tokens, t, x->id)) != 0 && r != DB_NOTFOUND)
-		goto out;
-	json_object_set_new(b, "status", json_string("disconnected"));
-	/* A refresh in flight finds another version and keeps nothing. */
-	json_object_set_new(b, "tokver", json_integer(json_integer_value(
-	    json_object_get(b, "tokver")) + 1));
-	json_object_set_new(b, "disconnected_at", json_integer(fa_now()));
-	json_object_set_new(b, "updated", json_integer(fa_now()));
-	json_object_del(b, "lease");
-	json_object_del(b, "retry_at");
-	if ((r = fa_putjson(v->bindings, t, x->id, b)) == 0)
-		r = fa_audit(v, t, x->id, x->btenant, "disconnect",
-		    strcmp(x->upstream, "revoked") == 0 ||
-		    strcmp(x->upstream, "no revocation URL") == 0 ||
-		    strcmp(x->upstream, "nothing to revoke") == 0 ? "ok" :
-		    "partial", "was %s; provider: %s", x->status, x->upstream);
-out:
-	json_decref(b);
-	return r;
+	json_object_set_new(a, "upstream", json_string(x->upstream));
+	if (fa_ask(&conf, "revoke.wipe", a, &ans) == -1)
+		fa_die();
+	json_decref(ans);
+	json_decref(a);
 }
 
 /* RFC 7009: POST token=…&token_type_hint=refresh_token with the
@@ -119,14 +99,14 @@ upstream(const struct fa_endpoint *e, struct arg *x)
 	int rv;
 
 	if ((sec = fa_client_secret(&conf, e)) == NULL)
-		return 78;
+		return EX_CONFIG;
 	snprintf(form, sizeof(form), "token_type_hint=refresh_token&token=");
 	if (fa_urlencode(form, sizeof(form), x->tok->refresh) == -1) {
 		fa_secfree(sec);
 		fa_seterr(1, "refresh token too long to revoke");
 		return 1;
 	}
-	if (fa_rate_ip(&vault, 1) == -1) {
+	if (fa_gate_vault.rate(1) == -1) {
 		sodium_memzero(form, sizeof(form));
 		fa_secfree(sec);
 		return fa_errstatus();
@@ -136,10 +116,11 @@ upstream(const struct fa_endpoint *e, struct arg *x)
 	(void)fa_http_run(&r, 1, 1);
 	rv = 0;
 	if (r.err != 0) {
-		rv = r.err == 78 ? 78 : r.err == 1 ? 1 : 75;
+		rv = r.err == EX_CONFIG ? EX_CONFIG : r.err == 1 ? 1 :
+		    EX_TEMPFAIL;
 		fa_seterr(rv, "%s", r.errmsg);
 	} else if (r.status == 401 || r.status == 403) {
-		rv = 78;
+		rv = EX_CONFIG;
 		fa_seterr(rv, "%s refused client %s (HTTP %ld)",
 		    e->revoke_url, e->client_id, r.status);
 	} else if (r.status >= 400 && r.status < 500 && r.status != 429) {
@@ -147,7 +128,7 @@ upstream(const struct fa_endpoint *e, struct arg *x)
 		fa_seterr(rv, "%s refused the revocation (HTTP %ld)",
 		    e->revoke_url, r.status);
 	} else if (r.status < 200 || r.status > 299) {
-		rv = 75;
+		rv = EX_TEMPFAIL;
 		fa_seterr(rv, "%s answered HTTP %ld", e->revoke_url,
 		    r.status);
 	}
@@ -187,17 +168,15 @@ main(int argc, char *argv[])
 	x.id = argv[0];
 	if (!fa_validname(x.id, 65) || (x.tenant != NULL &&
 	    !fa_validname(x.tenant, 65)))
-		errx(65, "invalid binding or tenant name");
+		errx(EX_DATAERR, "invalid binding or tenant name");
 	if ((x.tok = fa_secalloc(sizeof(*x.tok))) == NULL)
 		errx(1, "out of secure memory");
-	if (fa_conf_load(&conf, confpath) == -1 ||
-	    fa_vault_open(&vault, &conf, 0) == -1 ||
-	    fa_vault_txn(&vault, look, &x) == -1)
+	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
+	look(&x);
 	if ((strcmp(x.status, "pending") == 0 ||
 	    strcmp(x.status, "disconnected") == 0) && !x.havetok &&
 	    !x.unreadable) {
-		fa_vault_close(&vault);
 		fprintf(stderr, "fa-revoke: %s is %s: nothing to disconnect\n",
 		    x.id, strcmp(x.status, "pending") == 0 ?
 		    "not connected yet" : "disconnected already");
@@ -208,7 +187,7 @@ main(int argc, char *argv[])
 	if (x.unreadable || (x.havetok && e == NULL)) {
 		x.upstream = x.unreadable ? "tokens unreadable" :
 		    "endpoint no longer defined";
-		rv = x.unreadable ? 1 : 78;
+		rv = x.unreadable ? 1 : EX_CONFIG;
 		fprintf(stderr, "fa-revoke: %s: %s, so nothing was revoked "
 		    "upstream; remove the app in FreeAgent under Settings -> "
 		    "Connected apps\n", x.id, x.upstream);
@@ -217,7 +196,7 @@ main(int argc, char *argv[])
 		x.upstream = rv == 0 ? "revoked" : "revocation failed";
 		/* Not 75: with the tokens wiped a retry cannot revoke, and
 		 * "retry later" would be a lie. 78 stays: the fix is ours. */
-		if (rv == 75)
+		if (rv == EX_TEMPFAIL)
 			rv = 1;
 		if (rv != 0)
 			fprintf(stderr, "fa-revoke: %s; the tokens are wiped "
@@ -232,12 +211,6 @@ main(int argc, char *argv[])
 		    "Connected apps\n", x.id);
 	}
 	fa_secfree(x.tok);
-	if (fa_vault_txn(&vault, wipe, &x) == -1) {
-		fa_vault_close(&vault);
-		fa_die();
-	}
-	fa_vault_close(&vault);
-	if (fa_status_hook(&conf, x.id, "disconnected") == -1)
-		warnx("%s", fa_errmsg());
+	wipe(&x);
 	return rv;
 }

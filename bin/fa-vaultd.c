@@ -2,6 +2,7 @@
  * Berkeley DB environment and reads the master key; every other program
  * asks it, one JSON line a request, over a Unix socket (fa-vaultd(8)). */
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -140,6 +141,7 @@ reload(void)
 	memcpy(c->vault_dir, conf->vault_dir, sizeof(c->vault_dir));
 	memcpy(c->master_key_file, conf->master_key_file,
 	    sizeof(c->master_key_file));
+	memcpy(c->vault_socket, conf->vault_socket, sizeof(c->vault_socket));
 	free(conf);
 	conf = c;
 	vault.conf = c;
@@ -308,7 +310,11 @@ serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
 	rn.verb = verb;
 	rn.call = &call;
 	rn.id = verb->flags & FA_W && rq.id[0] ? rq.id : NULL;
-	pthread_rwlock_rdlock(&conflock);
+	/* A verb that changes the keys runs alone. */
+	if (verb->flags & FA_EXCL)
+		pthread_rwlock_wrlock(&conflock);
+	else
+		pthread_rwlock_rdlock(&conflock);
 	if (verb->flags & FA_W && fa_vault_syncfailed)
 		r = fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; "
 		    "try again");
@@ -341,6 +347,15 @@ reply:
 	json_decref(call.out);
 	if (ans == NULL)
 		return -1;
+	if (fa_vault_syncfailed && json_integer_value(json_object_get(ans,
+	    "s")) == 0) {
+		/* Committed before the failure was seen: not on disk. */
+		json_decref(ans);
+		fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; try again");
+		ans = answer(&call, EX_TEMPFAIL, fa_errmsg());
+		if (ans == NULL)
+			_exit(EX_TEMPFAIL);
+	}
 	r = sendline(fd, ans);
 	json_decref(ans);
 	/* Nothing written after a failed fsync can be trusted: answer,
@@ -353,6 +368,24 @@ reply:
 	return r;
 }
 
+/* The last answer is sent: close without a reset, which would throw
+ * it away before the peer reads it (unread input makes close(2) send
+ * one): stop writing, then read what the peer still sends, bounded. */
+static void
+hangup(int fd)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[4096];
+	size_t total = 0;
+	ssize_t n;
+
+	shutdown(fd, SHUT_WR);
+	while (total < 4 * FA_REQMAX && poll(&p, 1, 1000) == 1 &&
+	    (n = read(fd, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	close(fd);
+}
+
 static void *
 conn(void *arg)
 {
@@ -363,14 +396,19 @@ conn(void *arg)
 	char *buf;
 	size_t len = 0, used, i;
 	ssize_t n;
+	int ok;
 
 	if ((buf = fa_secalloc(FA_REQMAX)) == NULL)
 		goto out;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) == -1)
 		goto out;
-	if (!allowed(cr.uid)) {
+	reload();
+	pthread_rwlock_rdlock(&conflock);
+	ok = allowed(cr.uid);
+	pthread_rwlock_unlock(&conflock);
+	if (!ok) {
 		json_t *a = json_pack("{s:i,s:s,s:{}}", "s", EX_NOPERM, "e",
-		    "this user may not use the vault (vault_users in fa.conf)");
+		    "this user may not use the vault (vault_users in fa.conf)", "a");
 
 		rf.uid = cr.uid;
 		rf.pid = cr.pid;
@@ -400,7 +438,7 @@ conn(void *arg)
 		len -= used;
 		if (len == FA_REQMAX) {
 			json_t *a = json_pack("{s:i,s:s,s:{}}", "s", EX_DATAERR,
-			    "e", "request longer than 65536 bytes");
+			    "e", "request longer than 65536 bytes", "a");
 
 			if (a != NULL)
 				(void)sendline(fd, a);
@@ -416,7 +454,7 @@ conn(void *arg)
 	}
 out:
 	fa_secfree(buf);
-	close(fd);
+	hangup(fd);
 	pthread_mutex_lock(&connlock);
 	nconn--;
 	pthread_mutex_unlock(&connlock);
@@ -569,7 +607,7 @@ detach(void)
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) == -1 || (pid = fork()) == -1)
-		err(EX_OSERR, "fork");
+		err(1, "fork");
 	if (pid == 0) {
 		close(p[0]);
 		setsid();
@@ -584,7 +622,7 @@ detach(void)
 		_exit(0);
 	if (len < 2) {
 		fprintf(stderr, "fa-vaultd: the keeper died as it started\n");
-		_exit(EX_SOFTWARE);
+		_exit(1);
 	}
 	st = (unsigned char)buf[0];
 	fprintf(stderr, "fa-vaultd: %s\n", buf + 1);

@@ -1,7 +1,13 @@
-/* fa-dashboard: the dashboard's CGI pages (so far: the bindings list,
- * one binding, and the connect flow: connect-freeagent, the callback). The tenant is REMOTE_USER and nothing else;
- * another tenant's binding answers 404, as does a binding that does not
- * exist. Everything printed into HTML is escaped. */
+/* fa-dashboard: the dashboard's CGI program, a client of the keeper
+ * (fa-vaultd(8)) that holds no key. Its pages: the bindings list, one
+ * binding (token health, reference data age, recent events, Disconnect),
+ * a binding's settings, and the connect flow (connect-freeagent, the
+ * callback). The keeper answers its reads and saves (dash.*) and makes
+ * and checks its anti-CSRF tokens (csrf.*); connecting, disconnecting
+ * and fetching reference data run our programs (fa-authurl, fa-exchange
+ * | fa-vault store, fa-revoke, fa-prefetch). The tenant is REMOTE_USER
+ * and nothing else; another tenant's binding answers 404, as does a
+ * binding that does not exist. Everything printed into HTML is escaped. */
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -22,21 +28,14 @@
 #include "diag.h"
 #include "secmem.h"
 #include "url.h"
-#include "vault.h"
+#include "vaultc.h"
+
+#define CSRF_LEN	43
 
 extern char **environ;
 
 static struct fa_conf conf;
-static struct fa_vault vault;
 static const char *tenant;
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s != NULL ? s : "";
-}
 
 static void __attribute__((noreturn))
 page(int status, const char *title, const char *msg)
@@ -56,16 +55,16 @@ page(int status, const char *title, const char *msg)
 static void
 row(json_t *b, int link)
 {
-	const char *st = jstr(b, "status"), *id = jstr(b, "id");
+	const char *st = fa_jstr(b, "status"), *id = fa_jstr(b, "id");
 	json_t *co = json_object_get(b, "company");
 
 	printf("<div class=\"row %s\">", strcmp(st, "connected") == 0 ? "ok" :
 	    strcmp(st, "needs_reconnect") == 0 ? "bad" : "");
 	if (strcmp(st, "connected") == 0) {
 		fputs("Magento ", stdout);
-		fa_html(stdout, jstr(b, "magento"));
+		fa_html(stdout, fa_jstr(b, "magento"));
 		fputs(" &harr; FreeAgent ", stdout);
-		fa_html(stdout, jstr(co, "name"));
+		fa_html(stdout, fa_jstr(co, "name"));
 		fputs(" [<a href=\"/dashboard/settings/", stdout);
 		fa_html(stdout, id);
 		fputs("\">Settings</a>] [<a href=\"/dashboard/bindings/", stdout);
@@ -73,7 +72,7 @@ row(json_t *b, int link)
 		fputs("\">Sync history</a>]", stdout);
 	} else {
 		fputs("Magento ", stdout);
-		fa_html(stdout, jstr(b, "magento"));
+		fa_html(stdout, fa_jstr(b, "magento"));
 		if (strcmp(st, "needs_reconnect") == 0)
 			fputs(" &mdash; FreeAgent refused access", stdout);
 		else if (strcmp(st, "disconnected") == 0)
@@ -96,101 +95,126 @@ row(json_t *b, int link)
 	fputs("</div>\n", stdout);
 }
 
+/* Asks the keeper verb for this tenant (args: an object, consumed):
+ * 0 with the answer in *ans, or -1 (*ans NULL) with the error set. */
 static int
-collect(json_t *b, void *a)
+ask(const char *verb, json_t *args, json_t **ans)
 {
-	return json_array_append(a, b);
-}
-
-static int
-list(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	json_t **out = a;
-
-	json_decref(*out);	/* a transaction retried */
-	*out = json_array();
-	return fa_each_binding(v, t, tenant, collect, *out);
-}
-
-struct one {
-	const char	*id;
-	json_t		*b;
-};
-
-static int
-getone(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct one *o = a;
 	int r;
 
-	json_decref(o->b);	/* a transaction retried */
-	r = fa_getjson(v->bindings, t, o->id, &o->b, 0);
-	return r == DB_NOTFOUND ? 0 : r;
-}
-
-
-/* Anti-CSRF token: HMAC of the tenant and the day, keyed from the vault
- * key; today's and yesterday's are accepted. */
-static void
-csrf(long day, char out[44])
-{
-	unsigned char k[32], h[32];
-	char msg[128];
-
-	crypto_generichash(k, sizeof(k), (const unsigned char *)"fa-csrf", 7,
-	    vault.keys[0].k, 32);
-	snprintf(msg, sizeof(msg), "%s/%ld", tenant, day);
-	crypto_auth_hmacsha256(h, (const unsigned char *)msg, strlen(msg), k);
-	sodium_bin2base64(out, 44, h, sizeof(h),
-	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(k, sizeof(k));
-}
-
-static int
-csrf_ok(const char *got)
-{
-	char want[44];
-	long day = (long)(time(NULL) / 86400);
-	int i;
-
-	if (got == NULL || strlen(got) != 43)
-		return 0;
-	for (i = 0; i < 2; i++) {
-		csrf(day - i, want);
-		if (sodium_memcmp(want, got, 43) == 0)
-			return 1;
+	json_object_set_new(args, "tenant", json_string(tenant));
+	r = fa_ask(&conf, verb, args, ans);
+	json_decref(args);
+	if (r == -1) {
+		json_decref(*ans);
+		*ans = NULL;
 	}
-	return 0;
+	return r;
 }
 
-/* Runs a program of ours (beside this one, in ../bin) with argv; stdin
- * from fd in (or /dev/null), stdout into out (up to outsz-1 bytes).
- * Returns its exit status, or -1. */
-static int
-run(char *const argv[], int in, char *out, size_t outsz)
+/* A binding's answer from the keeper, or the page that says why not:
+ * another tenant's binding is no binding (66). */
+static json_t *
+ask_binding(const char *verb, const char *id)
+{
+	json_t *a;
+
+	if (!fa_validname(id, 65))
+		page(404, "Not found", "no such binding");
+	if (ask(verb, json_pack("{s:s}", "binding", id), &a) == -1) {
+		if (fa_errstatus() == EX_NOINPUT ||
+		    fa_errstatus() == EX_DATAERR)
+			page(404, "Not found", "no such binding");
+		page(503, "Unavailable", "try again in a moment");
+	}
+	return a;
+}
+
+/* Today's anti-CSRF token for the tenant: the keeper makes it, with a
+ * key this program never sees. */
+static void
+csrf(char out[CSRF_LEN + 1])
+{
+	json_t *a;
+
+	if (ask("csrf.mint", json_object(), &a) == -1 ||
+	    strlen(fa_jstr(a, "token")) != CSRF_LEN)
+		page(503, "Unavailable", "try again in a moment");
+	memcpy(out, fa_jstr(a, "token"), CSRF_LEN + 1);
+	json_decref(a);
+}
+
+/* Returns only if got is the tenant's token of today or yesterday. */
+static void
+csrf_check(const char *got)
+{
+	json_t *a;
+
+	if (got != NULL && strlen(got) == CSRF_LEN &&
+	    ask("csrf.check", json_pack("{s:s}", "token", got), &a) == 0) {
+		json_decref(a);
+		return;
+	}
+	if (got != NULL && strlen(got) == CSRF_LEN &&
+	    fa_errstatus() != EX_NOPERM)
+		page(503, "Unavailable", "try again in a moment");
+	page(403, "Forbidden", "this form has expired or did not come from "
+	    "the dashboard: go back and try again");
+}
+
+/* Starts our program argv[0] with stdin from fd in (or /dev/null when
+ * in is -1) and stdout into fd out: its pid, or -1. */
+static pid_t
+spawn(char *const argv[], int in, int out)
 {
 	posix_spawn_file_actions_t fa;
 	char prog[PATH_MAX];
-	const char *bindir = getenv("FA_BINDIR");
-	int p[2], st = 0, e;
-	ssize_t n;
-	size_t len = 0;
 	pid_t pid;
+	int e;
 
-	snprintf(prog, sizeof(prog), "%s/%s", bindir ? bindir : FA_BINDIR,
-	    argv[0]);
-	if (pipe2(p, O_CLOEXEC) == -1)
+	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
 		return -1;
+	/* Our connection to the keeper is ours alone. */
+	fa_vaultc_close();
 	posix_spawn_file_actions_init(&fa);
 	if (in >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in, 0);
 	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+		    O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
+	return e == 0 ? pid : -1;
+}
+
+/* A child's exit status, or -1. */
+static int
+reap(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Runs our program argv[0] (spawn) and keeps up to outsz-1 bytes of its
+ * stdout in out. Returns its exit status, or -1. */
+static int
+run(char *const argv[], int in, char *out, size_t outsz)
+{
+	int p[2];
+	ssize_t n;
+	size_t len = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	pid = spawn(argv, in, p[1]);
 	close(p[1]);
-	if (e != 0) {
+	if (pid == -1) {
 		close(p[0]);
 		return -1;
 	}
@@ -209,10 +233,7 @@ run(char *const argv[], int in, char *out, size_t outsz)
 	}
 	close(p[0]);
 	out[len] = '\0';
-	while (waitpid(pid, &st, 0) == -1)
-		if (errno != EINTR)
-			return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return reap(pid);
 }
 
 /* Plain http from this very host (the demo, the tests): the only case
@@ -238,17 +259,35 @@ redirect(const char *location, const char *cookie)
 	exit(0);
 }
 
+/* A POST's body (CONTENT_LENGTH bytes, at most FA_QMAXLEN) into body. */
+static void
+readform(char body[FA_QMAXLEN + 1])
+{
+	const char *len = getenv("CONTENT_LENGTH");
+	char *end;
+	long n = -1;
+
+	if (len != NULL && *len >= '0' && *len <= '9') {
+		errno = 0;
+		n = strtol(len, &end, 10);
+		if (*end != '\0' || errno != 0)
+			n = -1;
+	}
+	if (n < 0 || n > FA_QMAXLEN || fread(body, 1, (size_t)n, stdin) !=
+	    (size_t)n)
+		page(400, "Bad request", "the form could not be read");
+	body[n] = '\0';
+}
+
 /* GET: the Connect FreeAgent button; POST: start the connect. */
 static void
 connect_page(const char *method)
 {
 	struct fa_query q;
 	const char *id = NULL, *tok = NULL;
-	char body[FA_QMAXLEN + 1], out[4096], cookie[256], tk[44];
+	char body[FA_QMAXLEN + 1], out[4096], cookie[256], tk[CSRF_LEN + 1];
 	char *argv[6];
-	const char *len = getenv("CONTENT_LENGTH");
 	json_t *j;
-	long n;
 	int st;
 
 	if (strcmp(method, "GET") == 0) {
@@ -257,7 +296,7 @@ connect_page(const char *method)
 		    fa_query_get(&q, "binding", &id) == -1 || id == NULL ||
 		    !fa_validname(id, 65))
 			page(404, "Not found", "no such binding");
-		csrf((long)(time(NULL) / 86400), tk);
+		csrf(tk);
 		fa_cgi_begin(stdout, 200, "Connect FreeAgent");
 		fputs("<h1>Connect FreeAgent</h1><form method=\"post\" "
 		    "action=\"/dashboard/connect-freeagent\">"
@@ -271,16 +310,12 @@ connect_page(const char *method)
 		fa_cgi_end(stdout);
 		exit(0);
 	}
-	n = len != NULL ? strtol(len, NULL, 10) : -1;
-	if (n < 0 || n > FA_QMAXLEN || fread(body, 1, (size_t)n, stdin) !=
-	    (size_t)n)
-		page(400, "Bad request", "the form could not be read");
-	body[n] = '\0';
+	readform(body);
 	if (fa_query_parse(&q, body) == -1 ||
 	    fa_query_get(&q, "binding", &id) == -1 ||
-	    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
-		page(403, "Forbidden", "this form has expired or did not come "
-		    "from the dashboard: go back and try again");
+	    fa_query_get(&q, "csrf", &tok) == -1)
+		tok = NULL;
+	csrf_check(tok);
 	if (id == NULL || !fa_validname(id, 65))
 		page(404, "Not found", "no such binding");
 	argv[0] = "fa-authurl";
@@ -290,7 +325,7 @@ connect_page(const char *method)
 	argv[4] = (char *)id;
 	argv[5] = NULL;
 	st = run(argv, -1, out, sizeof(out));
-	if (st == 66)
+	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
 	if (st != 0 || (j = json_loads(out, 0, NULL)) == NULL ||
 	    !json_is_string(json_object_get(j, "url")) ||
@@ -309,37 +344,22 @@ connect_page(const char *method)
 	redirect(out, cookie);
 }
 
-/* Which binding a state was minted for (read only: fa-exchange is the
- * one that consumes it). */
-struct statearg {
-	const char	*state;
-	char		 binding[65];
-};
-
-static int
-statebinding(struct fa_vault *v, DB_TXN *t, void *a)
+/* Which binding a state was minted for, when it is this tenant's: ""
+ * when not, or when the keeper cannot say (dash.state reads only:
+ * fa-exchange is the one that consumes it). Only its hash is sent. */
+static void
+statebinding(const char *state, char binding[65])
 {
-	struct statearg *sa = a;
 	unsigned char h[32];
-	json_t *j;
-	DBT k, d;
-	int r;
+	char hex[65];
+	json_t *a;
 
-	crypto_hash_sha256(h, (const unsigned char *)sa->state,
-	    strlen(sa->state));
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.data = h;
-	k.size = sizeof(h);
-	d.flags = DB_DBT_MALLOC;
-	if ((r = v->states->get(v->states, t, &k, &d, 0)) != 0)
-		return r == DB_NOTFOUND ? 0 : r;
-	j = json_loadb(d.data, d.size, 0, NULL);
-	free(d.data);
-	snprintf(sa->binding, sizeof(sa->binding), "%s",
-	    jstr(j, "binding"));
-	json_decref(j);
-	return 0;
+	binding[0] = '\0';
+	crypto_hash_sha256(h, (const unsigned char *)state, strlen(state));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	if (ask("dash.state", json_pack("{s:s}", "hash", hex), &a) == 0)
+		snprintf(binding, 65, "%s", fa_jstr(a, "binding"));
+	json_decref(a);
 }
 
 static void __attribute__((noreturn))
@@ -347,15 +367,10 @@ callback_page(void)
 {
 	struct fa_query q;
 	const char *st = NULL, *qs = getenv("QUERY_STRING");
-	char cbuf[64], out[512];
-	char *ex[5], *store[3], *pre[3];
-	struct statearg sa;
+	char cbuf[64], out[512], binding[65];
+	char *ex[4], *store[3], *pre[3];
 	int p[2], rs, rx;
 	pid_t pid;
-	posix_spawn_file_actions_t fa;
-	char prog[PATH_MAX];
-	const char *bindir = getenv("FA_BINDIR");
-	int stt;
 
 	if (qs == NULL || fa_query_parse(&q, qs) == -1 ||
 	    fa_query_get(&q, "state", &st) == -1 || st == NULL ||
@@ -366,51 +381,34 @@ callback_page(void)
 		page(400, "Connect not recognised", "this connect was not "
 		    "started in this browser, or took too long: go back to "
 		    "your bindings and click Connect FreeAgent again");
-	sa.state = cbuf;
-	sa.binding[0] = '\0';
-	if (fa_vault_open(&vault, &conf, 0) == 0) {
-		(void)fa_vault_txn(&vault, statebinding, &sa);
-		fa_vault_close(&vault);
-	}
-	/* fa-exchange | fa-vault store */
+	statebinding(cbuf, binding);
+	/* fa-exchange | fa-vault store; fa-exchange reads QUERY_STRING */
 	if (pipe2(p, O_CLOEXEC) == -1)
 		page(503, "Unavailable", "try again in a moment");
 	ex[0] = "fa-exchange";
 	ex[1] = "-t";
 	ex[2] = (char *)tenant;
 	ex[3] = NULL;
-	snprintf(prog, sizeof(prog), "%s/fa-exchange", bindir ? bindir :
-	    FA_BINDIR);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (posix_spawn(&pid, prog, &fa, NULL, ex, environ) != 0)
+	if ((pid = spawn(ex, -1, p[1])) == -1)
 		page(503, "Unavailable", "try again in a moment");
-	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
 	store[0] = "fa-vault";
 	store[1] = "store";
 	store[2] = NULL;
 	rs = run(store, p[0], out, sizeof(out));
 	close(p[0]);
-	rx = -1;
-	stt = 1 << 8;
-	while (waitpid(pid, &stt, 0) == -1)
-		if (errno != EINTR)
-			break;
-	if (WIFEXITED(stt))
-		rx = WEXITSTATUS(stt);
-	if (rx == 77)
+	rx = reap(pid);
+	if (rx == EX_NOPERM)
 		page(403, "Not connected", "the connection was declined, or "
 		    "FreeAgent refused it; nothing changed. Click Connect "
 		    "FreeAgent to try again");
-	if (rx == 65)
+	if (rx == EX_DATAERR)
 		page(400, "Connect not recognised", "this connect was already "
 		    "used or took too long: click Connect FreeAgent again");
 	if (rx != 0)
 		page(503, "FreeAgent unavailable", "FreeAgent could not be "
 		    "reached; nothing changed. Try again in a few minutes");
-	if (rs == 77)
+	if (rs == EX_NOPERM)
 		page(403, "Not connected", "this binding is locked to another "
 		    "FreeAgent company, or your plan's limit is reached; "
 		    "nothing changed");
@@ -419,9 +417,9 @@ callback_page(void)
 		    "click Connect FreeAgent again");
 	/* Reference data right away, for the settings page; a failure
 	 * here is not the connect's: the page shows the cache's age. */
-	if (fa_validname(sa.binding, 65)) {
+	if (fa_validname(binding, 65)) {
 		pre[0] = "fa-prefetch";
-		pre[1] = sa.binding;
+		pre[1] = binding;
 		pre[2] = NULL;
 		(void)run(pre, -1, out, sizeof(out));
 	}
@@ -441,113 +439,66 @@ when(const char *label, int64_t t)
 	printf("<tr><th>%s</th><td>%s</td></tr>\n", label, buf);
 }
 
-struct detail {
-	const char	*id;
-	struct fa_tokhdr h;
-	int		 havetok;
-	int64_t		 fetched;
-	json_t		*events;
-};
-
-static int
-details(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct detail *d = a;
-	json_t *c;
-	DBC *cur;
-	DBT sk, pk, dd;
-	uint32_t op = DB_SET;
-	int r;
-
-	r = fa_tokhdr_get(v->tokens, t, d->id, &d->h, NULL, NULL);
-	if (r != 0 && r != DB_NOTFOUND && r != -1)
-		return r;
-	d->havetok = r == 0;
-	if ((r = fa_getjson(v->cache, t, d->id, &c, 0)) == 0) {
-		d->fetched = json_integer_value(json_object_get(c,
-		    "fetched_at"));
-		json_decref(c);
-	} else if (r != DB_NOTFOUND && r != -1)
-		return r;
-	d->events = json_array();
-	if ((r = v->auditidx->cursor(v->auditidx, t, &cur,
-	    DB_READ_COMMITTED)) != 0)
-		return r;
-	memset(&sk, 0, sizeof(sk));
-	memset(&pk, 0, sizeof(pk));
-	memset(&dd, 0, sizeof(dd));
-	sk.data = (void *)d->id;
-	sk.size = strlen(d->id);
-	while ((r = cur->pget(cur, &sk, &pk, &dd, op)) == 0) {
-		op = DB_NEXT_DUP;
-		if ((c = json_loadb(dd.data, dd.size, 0, NULL)) != NULL)
-			json_array_append_new(d->events, c);
-		/* the last 10 */
-		if (json_array_size(d->events) > 10)
-			json_array_remove(d->events, 0);
-	}
-	cur->close(cur);
-	return r == DB_NOTFOUND ? 0 : r;
-}
-
+/* GET /dashboard/bindings/{id}: the binding, its token health, the age
+ * of its reference data, its recent events (dash.get). */
 static void
-binding_page(struct one *o)
+binding_page(const char *id)
 {
-	struct detail d;
-	const char *st = jstr(o->b, "status");
-	json_t *co = json_object_get(o->b, "company"), *e, *lf;
-	char tk[44];
+	json_t *a = ask_binding("dash.get", id), *b, *co, *e, *lf;
+	const char *st;
+	char tk[CSRF_LEN + 1];
 	size_t i;
 
-	memset(&d, 0, sizeof(d));
-	d.id = o->id;
-	if (fa_vault_txn(&vault, details, &d) == -1)
-		page(503, "Unavailable", "try again in a moment");
+	b = json_object_get(a, "binding");
+	co = json_object_get(b, "company");
+	st = fa_jstr(b, "status");
 	fa_cgi_begin(stdout, 200, "Binding");
 	fputs("<h1>Binding ", stdout);
-	fa_html(stdout, o->id);
+	fa_html(stdout, id);
 	fputs("</h1>\n", stdout);
-	row(o->b, 0);
+	row(b, 0);
 	fputs("<table>\n<tr><th>Status</th><td>", stdout);
 	fa_html(stdout, st);
 	fputs("</td></tr>\n<tr><th>FreeAgent company</th><td>", stdout);
-	fa_html(stdout, jstr(co, "name"));
+	fa_html(stdout, fa_jstr(co, "name"));
 	fputs("</td></tr>\n", stdout);
-	if (d.havetok) {
-		when("Access token expires", d.h.expires_at);
-		when("Refresh token expires", d.h.refresh_expires_at);
+	if (json_object_get(a, "expires_at") != NULL) {
+		when("Access token expires", json_integer_value(
+		    json_object_get(a, "expires_at")));
+		when("Refresh token expires", json_integer_value(
+		    json_object_get(a, "refresh_expires_at")));
 	}
-	when("Last refresh", json_integer_value(json_object_get(o->b,
+	when("Last refresh", json_integer_value(json_object_get(b,
 	    "last_refresh")));
-	lf = json_object_get(o->b, "last_failure");
+	lf = json_object_get(b, "last_failure");
 	if (lf != NULL) {
 		when("Last failure", json_integer_value(json_object_get(lf,
 		    "time")));
 		fputs("<tr><th>Failure</th><td>", stdout);
-		fa_html(stdout, jstr(lf, "message"));
+		fa_html(stdout, fa_jstr(lf, "message"));
 		fputs("</td></tr>\n", stdout);
 	}
-	when("Reference data fetched", d.fetched);
+	when("Reference data fetched", json_integer_value(json_object_get(a,
+	    "fetched_at")));
 	fputs("</table>\n<h2>Recent events</h2>\n<ul>\n", stdout);
-	json_array_foreach(d.events, i, e) {
+	json_array_foreach(json_object_get(a, "events"), i, e) {
 		char buf[64];
 		time_t tt = (time_t)json_integer_value(json_object_get(e,
 		    "time"));
 
 		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", gmtime(&tt));
 		printf("<li>%s ", buf);
-		fa_html(stdout, jstr(e, "event"));
+		fa_html(stdout, fa_jstr(e, "event"));
 		fputs(": ", stdout);
-		fa_html(stdout, jstr(e, "outcome"));
+		fa_html(stdout, fa_jstr(e, "outcome"));
 		fputs("</li>\n", stdout);
 	}
 	fputs("</ul>\n", stdout);
-	json_decref(d.events);
 	if (strcmp(st, "connected") == 0 || strcmp(st, "needs_reconnect") == 0) {
-		csrf((long)(time(NULL) / 86400), tk);
+		csrf(tk);
 		fputs("<form method=\"post\" action=\"/dashboard/bindings/",
 		    stdout);
-		fa_html(stdout, o->id);
+		fa_html(stdout, id);
 		fputs("/disconnect\"><input type=\"hidden\" name=\"csrf\" "
 		    "value=\"", stdout);
 		fa_html(stdout, tk);
@@ -557,10 +508,11 @@ binding_page(struct one *o)
 	if (strcmp(st, "connected") != 0) {
 		fputs("<p><a href=\"/dashboard/connect-freeagent?binding=",
 		    stdout);
-		fa_html(stdout, o->id);
+		fa_html(stdout, id);
 		fputs("\">Connect FreeAgent</a></p>\n", stdout);
 	}
 	fa_cgi_end(stdout);
+	json_decref(a);
 }
 
 /* POST /dashboard/bindings/{id}/disconnect, with the CSRF token. */
@@ -568,38 +520,34 @@ static void __attribute__((noreturn))
 disconnect_page(const char *path)
 {
 	struct fa_query q;
-	const char *tok = NULL, *len = getenv("CONTENT_LENGTH");
+	const char *tok = NULL;
 	char id[65], body[FA_QMAXLEN + 1], out[512];
 	char *argv[5];
 	size_t n = strlen(path) - 10 - 11;
-	long l;
 	int st;
 
 	if (n == 0 || n >= sizeof(id))
 		page(404, "Not found", "no such binding");
 	memcpy(id, path + 10, n);
 	id[n] = '\0';
-	l = len != NULL ? strtol(len, NULL, 10) : -1;
-	if (!fa_validname(id, 65) || l < 0 || l > FA_QMAXLEN ||
-	    fread(body, 1, (size_t)l, stdin) != (size_t)l)
+	if (!fa_validname(id, 65))
 		page(400, "Bad request", "the form could not be read");
-	body[l] = '\0';
+	readform(body);
 	if (fa_query_parse(&q, body) == -1 ||
-	    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
-		page(403, "Forbidden", "this form has expired or did not come "
-		    "from the dashboard: go back and try again");
-	fa_vault_close(&vault);
+	    fa_query_get(&q, "csrf", &tok) == -1)
+		tok = NULL;
+	csrf_check(tok);
 	argv[0] = "fa-revoke";
 	argv[1] = "-t";
 	argv[2] = (char *)tenant;
 	argv[3] = id;
 	argv[4] = NULL;
 	st = run(argv, -1, out, sizeof(out));
-	if (st == 66)
+	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
 	if (st == 0)
 		redirect("/dashboard/bindings", NULL);
-	if (st == 75 || st < 0)
+	if (st == EX_TEMPFAIL || st < 0)
 		page(503, "Not disconnected", "nothing changed; try again in a "
 		    "moment");
 	page(200, "Disconnected", "the binding is disconnected here, but "
@@ -607,32 +555,14 @@ disconnect_page(const char *path)
 	    "Settings, Connected apps");
 }
 
-static const char *paymethods[] = { "checkmo", "banktransfer",
+/* The settings form's choices: two defaults, a bank account for each
+ * Magento payment method, a FreeAgent item type for each product type. */
+static const char *const fields[] = { "default_income_category",
+	"default_bank_account", NULL };
+static const char *const paymethods[] = { "checkmo", "banktransfer",
 	"cashondelivery", "paypal_express", "stripe_payments", NULL };
-static const char *ptypes[] = { "simple", "configurable", "virtual",
+static const char *const ptypes[] = { "simple", "configurable", "virtual",
 	"downloadable", "bundle", "grouped", NULL };
-
-struct settingsarg {
-	const char	*id;
-	json_t		*b;
-	json_t		*cache;
-};
-
-static int
-getsettings(struct fa_vault *v, DB_TXN *t, void *a)
-{
-	struct settingsarg *sa = a;
-	int r;
-
-	json_decref(sa->b);	/* a transaction retried */
-	json_decref(sa->cache);
-	sa->cache = NULL;
-	if ((r = fa_getjson(v->bindings, t, sa->id, &sa->b, 0)) != 0)
-		return r == DB_NOTFOUND ? 0 : r;
-	if ((r = fa_getjson(v->cache, t, sa->id, &sa->cache, 0)) != 0)
-		return r == DB_NOTFOUND ? 0 : r;
-	return 0;
-}
 
 /* <select name=NAME> of the array's members (value key, label key),
  * the current choice selected. */
@@ -646,8 +576,8 @@ dropdown(const char *name, json_t *items, const char *vk, const char *lk,
 	printf("<select name=\"%s\"><option value=\"\">(none)</option>", name);
 	json_array_foreach(items, i, it) {
 		const char *v = json_is_string(it) ? json_string_value(it) :
-		    jstr(it, vk);
-		const char *l = json_is_string(it) ? v : jstr(it, lk);
+		    fa_jstr(it, vk);
+		const char *l = json_is_string(it) ? v : fa_jstr(it, lk);
 
 		fputs("<option value=\"", stdout);
 		fa_html(stdout, v);
@@ -658,130 +588,112 @@ dropdown(const char *name, json_t *items, const char *vk, const char *lk,
 	fputs("</select>", stdout);
 }
 
-/* Is v one of the values the cache offers? Only those are saved. */
-static int
-offered(json_t *items, const char *vk, const char *v)
+/* The Save button: every field of the form, "" for a choice cleared
+ * (dash.save: the keeper saves only what the reference cache offers). */
+static void
+save(const char *id, struct fa_query *q)
 {
-	json_t *it;
-	size_t i;
+	json_t *set = json_object(), *a;
+	const char *v;
+	char f[48];
+	int i;
 
-	if (*v == '\0')
-		return 1;
-	json_array_foreach(items, i, it)
-		if (strcmp(json_is_string(it) ? json_string_value(it) :
-		    jstr(it, vk), v) == 0)
-			return 1;
-	return 0;
+	for (i = 0; fields[i] != NULL; i++) {
+		if (fa_query_get(q, fields[i], &v) == -1 || v == NULL)
+			v = "";
+		json_object_set_new(set, fields[i], json_string(v));
+	}
+	for (i = 0; paymethods[i] != NULL; i++) {
+		snprintf(f, sizeof(f), "pay_%s", paymethods[i]);
+		if (fa_query_get(q, f, &v) == -1 || v == NULL)
+			v = "";
+		json_object_set_new(set, f, json_string(v));
+	}
+	for (i = 0; ptypes[i] != NULL; i++) {
+		snprintf(f, sizeof(f), "item_%s", ptypes[i]);
+		if (fa_query_get(q, f, &v) == -1 || v == NULL)
+			v = "";
+		json_object_set_new(set, f, json_string(v));
+	}
+	if (ask("dash.save", json_pack("{s:s,s:o}", "binding", id,
+	    "settings", set), &a) == 0) {
+		json_decref(a);
+		return;
+	}
+	if (fa_errstatus() == EX_NOINPUT)
+		page(404, "Not found", "no such binding");
+	if (fa_errstatus() == EX_DATAERR)
+		page(400, "Bad choice", fa_errmsg());
+	page(503, "Not saved", "the settings could not be saved; try again");
 }
 
+/* GET and POST /dashboard/settings/{id}: the binding's choices, from
+ * the lists its reference cache offers (dash.settings). */
 static void __attribute__((noreturn))
 settings_page(const char *id, const char *method)
 {
-	struct settingsarg sa = { id, NULL, NULL };
+	json_t *a = ask_binding("dash.settings", id), *set, *cache;
 	struct fa_query q;
-	json_t *set, *banks, *cats, *types;
-	const char *tok = NULL, *len = getenv("CONTENT_LENGTH"), *v, *action;
-	char body[FA_QMAXLEN + 1], out[512], tk[44], key[1200];
-	char *argv[40], *kv[34];
-	int i, n = 0, st;
-	long l;
+	const char *tok = NULL, *action;
+	char body[FA_QMAXLEN + 1], out[512], tk[CSRF_LEN + 1], key[48];
+	char *argv[3];
+	int i;
 
-	if (!fa_validname(id, 65) || fa_vault_txn(&vault, getsettings,
-	    &sa) == -1 || sa.b == NULL || strcmp(jstr(sa.b, "tenant"),
-	    tenant) != 0)
-		page(404, "Not found", "no such binding");
-	set = json_object_get(sa.b, "settings");
-	banks = json_object_get(sa.cache, "bank_accounts");
-	cats = json_object_get(sa.cache, "income_categories");
-	types = json_object_get(sa.cache, "item_types");
+	set = json_object_get(json_object_get(a, "binding"), "settings");
+	cache = json_object_get(a, "cache");
 	if (strcmp(method, "POST") == 0) {
-		l = len != NULL ? strtol(len, NULL, 10) : -1;
-		if (l < 0 || l > FA_QMAXLEN ||
-		    fread(body, 1, (size_t)l, stdin) != (size_t)l)
-			page(400, "Bad request", "the form could not be read");
-		body[l] = '\0';
+		readform(body);
 		if (fa_query_parse(&q, body) == -1 ||
-		    fa_query_get(&q, "csrf", &tok) == -1 || !csrf_ok(tok))
-			page(403, "Forbidden", "this form has expired or did "
-			    "not come from the dashboard: go back and try "
-			    "again");
-		fa_vault_close(&vault);
-		if (fa_query_get(&q, "action", &action) == 0 && action != NULL &&
-		    strcmp(action, "refresh") == 0) {
+		    fa_query_get(&q, "csrf", &tok) == -1)
+			tok = NULL;
+		csrf_check(tok);
+		if (fa_query_get(&q, "action", &action) == 0 &&
+		    action != NULL && strcmp(action, "refresh") == 0) {
 			argv[0] = "fa-prefetch";
 			argv[1] = (char *)id;
 			argv[2] = NULL;
-			st = run(argv, -1, out, sizeof(out));
-			if (st != 0)
-				page(503, "Not refreshed", "FreeAgent could not "
-				    "be reached; the reference data you had is "
-				    "kept. Try again in a few minutes");
-		} else {
-			argv[n++] = "fa-vault";
-			argv[n++] = "set";
-			argv[n++] = (char *)id;
-#define ADD(field, items, vk) do { \
-	if (fa_query_get(&q, field, &v) == -1 || v == NULL) v = ""; \
-	if (!offered(items, vk, v)) \
-		page(400, "Bad choice", "a choice is not among FreeAgent's"); \
-	if ((size_t)snprintf(key, sizeof(key), "settings.%s=%s", field, v) >= \
-	    sizeof(key)) \
-		page(400, "Bad choice", "a choice is too long"); \
-	if ((kv[n - 3] = strdup(key)) == NULL) \
-		page(503, "Unavailable", "out of memory"); \
-	argv[n] = kv[n - 3]; n++; } while (0)
-			ADD("default_income_category", cats, "url");
-			ADD("default_bank_account", banks, "url");
-			for (i = 0; paymethods[i] != NULL; i++) {
-				char f[48];
-				snprintf(f, sizeof(f), "pay_%s", paymethods[i]);
-				ADD(f, json_object_get(sa.cache,
-				    "payment_targets"), "url");
-			}
-			for (i = 0; ptypes[i] != NULL; i++) {
-				char f[48];
-				snprintf(f, sizeof(f), "item_%s", ptypes[i]);
-				ADD(f, types, "");
-			}
-#undef ADD
-			argv[n] = NULL;
 			if (run(argv, -1, out, sizeof(out)) != 0)
-				page(503, "Not saved", "the settings could not be "
-				    "saved; try again");
-		}
+				page(503, "Not refreshed", "FreeAgent could "
+				    "not be reached; the reference data you "
+				    "had is kept. Try again in a few minutes");
+		} else
+			save(id, &q);
 		snprintf(out, sizeof(out), "/dashboard/settings/%s", id);
 		redirect(out, NULL);
 	}
-	csrf((long)(time(NULL) / 86400), tk);
+	csrf(tk);
 	fa_cgi_begin(stdout, 200, "Settings");
 	fputs("<h1>Settings for ", stdout);
-	fa_html(stdout, jstr(sa.b, "magento"));
+	fa_html(stdout, fa_jstr(json_object_get(a, "binding"), "magento"));
 	fputs("</h1>\n", stdout);
-	if (sa.cache == NULL)
+	if (cache == NULL)
 		fputs("<p>No reference data yet: refresh it below.</p>\n",
 		    stdout);
 	fputs("<form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
 	    "value=\"", stdout);
 	fa_html(stdout, tk);
 	fputs("\"><p>Default income category ", stdout);
-	dropdown("default_income_category", cats, "url", "description",
-	    jstr(set, "default_income_category"));
+	dropdown("default_income_category", json_object_get(cache,
+	    "income_categories"), "url", "description", fa_jstr(set,
+	    "default_income_category"));
 	fputs("</p><p>Default bank account ", stdout);
-	dropdown("default_bank_account", banks, "url", "name",
-	    jstr(set, "default_bank_account"));
+	dropdown("default_bank_account", json_object_get(cache,
+	    "bank_accounts"), "url", "name", fa_jstr(set,
+	    "default_bank_account"));
 	fputs("</p><h2>Payment methods</h2>\n", stdout);
 	for (i = 0; paymethods[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "pay_%s", paymethods[i]);
 		printf("<p>%s ", paymethods[i]);
-		dropdown(key, json_object_get(sa.cache, "payment_targets"),
-		    "url", "name", jstr(set, key));
+		dropdown(key, json_object_get(cache, "payment_targets"),
+		    "url", "name", fa_jstr(set, key));
 		fputs("</p>\n", stdout);
 	}
 	fputs("<h2>Item types</h2>\n", stdout);
 	for (i = 0; ptypes[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "item_%s", ptypes[i]);
 		printf("<p>%s ", ptypes[i]);
-		dropdown(key, types, "", "", jstr(set, key));
+		dropdown(key, json_object_get(cache, "item_types"), "", "",
+		    fa_jstr(set, key));
 		fputs("</p>\n", stdout);
 	}
 	fputs("<p><button type=\"submit\">Save</button> <button "
@@ -791,14 +703,34 @@ settings_page(const char *id, const char *method)
 	exit(0);
 }
 
+/* GET /dashboard/bindings: the tenant's bindings (dash.list). */
+static void
+list_page(void)
+{
+	json_t *a, *all, *b;
+	size_t i;
+	int connected = 0;
+
+	if (ask("dash.list", json_object(), &a) == -1)
+		page(503, "Unavailable", "try again in a moment");
+	all = json_object_get(a, "bindings");
+	json_array_foreach(all, i, b)
+		connected |= strcmp(fa_jstr(b, "status"), "connected") == 0;
+	fa_cgi_begin(stdout, 200, "Bindings");
+	fputs("<h1>Bindings</h1>\n", stdout);
+	if (!connected)
+		fputs("<p><strong>Connect your FreeAgent account"
+		    "</strong></p>\n", stdout);
+	json_array_foreach(all, i, b)
+		row(b, 1);
+	fa_cgi_end(stdout);
+	json_decref(a);
+}
+
 int
 main(void)
 {
 	const char *path = getenv("PATH_INFO"), *method;
-	json_t *all = NULL, *b;
-	struct one o;
-	size_t i;
-	int connected = 0;
 
 	if (fa_secure_init() == -1)
 		page(500, "Error", "the dashboard cannot start");
@@ -808,26 +740,15 @@ main(void)
 	method = getenv("REQUEST_METHOD");
 	if (method == NULL)
 		method = "";
-	if (fa_conf_load(&conf, NULL) == -1 ||
-	    fa_vault_open(&vault, &conf, 0) == -1)
+	if (fa_conf_load(&conf, NULL) == -1)
 		page(503, "Unavailable", "the vault is unavailable; try again "
 		    "in a moment");
 	if (path != NULL && strcmp(path, "/connect-freeagent") == 0 &&
-	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0)) {
-		fa_vault_close(&vault);	/* fa-authurl opens it */
-		if (strcmp(method, "POST") == 0) {
-			/* csrf needs the key: open again briefly */
-			if (fa_vault_open(&vault, &conf, 0) == -1)
-				page(503, "Unavailable", "try again");
-		} else if (fa_vault_open(&vault, &conf, 0) == -1)
-			page(503, "Unavailable", "try again");
+	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
 		connect_page(method);
-	}
 	if (path != NULL && strcmp(path, "/freeagent-callback") == 0 &&
-	    strcmp(method, "GET") == 0) {
-		fa_vault_close(&vault);
+	    strcmp(method, "GET") == 0)
 		callback_page();
-	}
 	if (path != NULL && strncmp(path, "/settings/", 10) == 0 &&
 	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
 		settings_page(path + 10, method);
@@ -837,31 +758,11 @@ main(void)
 		disconnect_page(path);
 	if (strcmp(method, "GET") != 0)
 		page(405, "Method not allowed", "this page only answers GET");
-	if (path != NULL && strcmp(path, "/bindings") == 0) {
-		if (fa_vault_txn(&vault, list, &all) == -1)
-			page(503, "Unavailable", "try again in a moment");
-		json_array_foreach(all, i, b)
-			connected |= strcmp(jstr(b, "status"), "connected") == 0;
-		fa_cgi_begin(stdout, 200, "Bindings");
-		fputs("<h1>Bindings</h1>\n", stdout);
-		if (!connected)
-			fputs("<p><strong>Connect your FreeAgent account"
-			    "</strong></p>\n", stdout);
-		json_array_foreach(all, i, b)
-			row(b, 1);
-		fa_cgi_end(stdout);
-		json_decref(all);
-	} else if (path != NULL && strncmp(path, "/bindings/", 10) == 0) {
-		o.id = path + 10;
-		o.b = NULL;
-		if (!fa_validname(o.id, 65) ||
-		    fa_vault_txn(&vault, getone, &o) == -1 || o.b == NULL ||
-		    strcmp(jstr(o.b, "tenant"), tenant) != 0)
-			page(404, "Not found", "no such binding");
-		binding_page(&o);
-		json_decref(o.b);
-	} else
+	if (path != NULL && strcmp(path, "/bindings") == 0)
+		list_page();
+	else if (path != NULL && strncmp(path, "/bindings/", 10) == 0)
+		binding_page(path + 10);
+	else
 		page(404, "Not found", "no such page");
-	fa_vault_close(&vault);
 	return fflush(stdout) == EOF;
 }

@@ -13,7 +13,7 @@
 #include "diag.h"
 #include "oauth.h"
 #include "secmem.h"
-#include "vault.h"
+#include "proto.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);

@@ -14,7 +14,7 @@
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
-#include "vault.h"
+#include "proto.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);

@@ -12,13 +12,32 @@
 
 extern char **environ;
 
+/* What a hook may see of our environment: nothing a request brought,
+ * nothing of ours it has no use for. */
+static void
+minenv(char **env, size_t max)
+{
+	static const char *const keep[] = { "PATH=", "HOME=", "LANG=",
+	    "LC_ALL=", "TZ=", "USER=", "LOGNAME=" };
+	size_t i, k, n = 0;
+
+	for (i = 0; environ[i] != NULL && n < max - 1; i++) {
+		for (k = 0; k < sizeof(keep) / sizeof(keep[0]) &&
+		    strncmp(environ[i], keep[k], strlen(keep[k])) != 0; k++)
+			;
+		if (k < sizeof(keep) / sizeof(keep[0]))
+			env[n++] = environ[i];
+	}
+	env[n] = NULL;
+}
+
 int
 fa_status_hook(const struct fa_conf *c, const char *binding,
     const char *status)
 {
 	posix_spawn_file_actions_t fa;
 	struct timespec ts = { 0, 50000000L };
-	char *argv[4];
+	char *argv[4], *env[8];
 	pid_t pid;
 	int st, e, waited;
 
@@ -28,14 +47,19 @@ fa_status_hook(const struct fa_conf *c, const char *binding,
 	argv[1] = (char *)binding;
 	argv[2] = (char *)status;
 	argv[3] = NULL;
+	minenv(env, sizeof(env) / sizeof(env[0]));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	e = posix_spawn(&pid, c->status_hook, &fa, NULL, argv, environ);
+	/* Not the keeper's sockets, files or lock: a hook that outlives
+	 * the keeper must not hold a client's connection open or keep the
+	 * next keeper from starting. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	e = posix_spawn(&pid, c->status_hook, &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	if (e != 0)
 		return fa_seterr(1, "status_hook %s: %s", c->status_hook,
 		    strerror(e));
-	/* Bounded: a hook that hangs must not stall a sweep. */
+	/* Bounded: a hook that hangs must not hold a keeper thread. */
 	st = 0;
 	for (waited = 0; (e = waitpid(pid, &st, WNOHANG)) == 0; waited++) {
 		if (waited == 600) {

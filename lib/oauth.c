@@ -48,14 +48,14 @@ fa_authorize_url(const struct fa_endpoint *e, const char *redirect,
 	if (n < 0 || (size_t)n >= outsz ||
 	    fa_urlencode(out, outsz, e->client_id) == -1 ||
 	    strlen(out) + 40 >= outsz)
-		return fa_seterr(78, "authorize URL too long");
+		return fa_seterr(EX_CONFIG, "authorize URL too long");
 	strcat(out, "&response_type=code&redirect_uri=");
 	if (fa_urlencode(out, outsz, redirect) == -1 ||
 	    strlen(out) + 8 >= outsz)
-		return fa_seterr(78, "authorize URL too long");
+		return fa_seterr(EX_CONFIG, "authorize URL too long");
 	strcat(out, "&state=");
 	if (fa_urlencode(out, outsz, state) == -1)
-		return fa_seterr(78, "authorize URL too long");
+		return fa_seterr(EX_CONFIG, "authorize URL too long");
 	return 0;
 }
 
@@ -95,13 +95,14 @@ temp(const struct fa_http *r, long *retry_after, const char *what_)
  * grant? Ask again with a refresh token that cannot exist: a server that
  * takes the client answers invalid_grant; one that does not, 401. */
 static int
-probe(const struct fa_conf *c, struct fa_vault *v,
+probe(const struct fa_conf *c, const struct fa_gate *g,
     const struct fa_endpoint *e, const char *sec)
 {
 	struct fa_http r;
 	int rv;
 
-	if (v != NULL && fa_rate_ip(v, 0) == -1)
+	/* No waiting here: the grant's own answer is already in hand. */
+	if (g != NULL && g->rate(0) == -1)
 		return FA_GRANT_TEMP;
 	memset(&r, 0, sizeof(r));
 	r.method = "POST";
@@ -220,7 +221,7 @@ fa_grant_req(struct fa_http *r, const struct fa_conf *c,
 }
 
 int
-fa_grant_res(const struct fa_conf *c, struct fa_vault *v,
+fa_grant_res(const struct fa_conf *c, const struct fa_gate *g,
     const struct fa_endpoint *e, struct fa_http *r, const char *secret,
     struct fa_tokens *tok, long *retry_after, int known_good)
 {
@@ -234,7 +235,7 @@ fa_grant_res(const struct fa_conf *c, struct fa_vault *v,
 		fa_seterr(1, "%s", r->errmsg);
 		return 1;
 	} else if (r->err != 0) {
-		rv = r->err == 78 ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
+		rv = r->err == EX_CONFIG ? FA_GRANT_CLIENT : FA_GRANT_TEMP;
 		if (rv == FA_GRANT_TEMP)
 			fa_seterr(rv, "%s; try again later", r->errmsg);
 	} else if (r->status == 200) {
@@ -249,7 +250,7 @@ fa_grant_res(const struct fa_conf *c, struct fa_vault *v,
 	} else if (r->status == 401) {
 		/* FreeAgent's only answer, HTML "HTTP Basic: Access denied.",
 		 * for a bad client and for a bad grant alike. */
-		rv = probe(c, v, e, secret);
+		rv = probe(c, g, e, secret);
 		/* A server that answers 401 to every bad grant: the client
 		 * worked a moment ago, so it is this grant that is refused. */
 		if (rv == FA_GRANT_CLIENT && known_good)
@@ -275,53 +276,53 @@ fa_grant_res(const struct fa_conf *c, struct fa_vault *v,
 }
 
 int
-fa_grant(const struct fa_conf *c, struct fa_vault *v,
+fa_grant(const struct fa_conf *c, const struct fa_gate *g,
     const struct fa_endpoint *e, const char *form, struct fa_tokens *tok,
     long *retry_after)
 {
 	struct fa_http r;
-	char *sec, client[33];
+	char *sec, client[65];
 	int rv;
 
 	if (retry_after != NULL)
 		*retry_after = -1;
 	if ((sec = fa_client_secret(c, e)) == NULL)
 		return FA_GRANT_CLIENT;
-	if (fa_rate_ip(v, 1) == -1) {
+	if (g != NULL && g->rate(1) == -1) {
 		fa_secfree(sec);
-		return fa_errstatus() == 75 ? FA_GRANT_TEMP : 1;
+		return fa_errstatus() == EX_TEMPFAIL ? FA_GRANT_TEMP : 1;
 	}
-	fa_client_hash(e, sec, v->keys[0].k, client);
+	fa_client_hash(e, sec, client);
 	fa_grant_req(&r, c, e, form, sec);
 	(void)fa_http_run(&r, 1, 1);
-	rv = fa_grant_res(c, v, e, &r, sec, tok, retry_after,
-	    fa_client_known(v, e->name, client));
-	if (rv == FA_GRANT_OK)
-		fa_client_worked(v, e->name, client);
+	/* Only a 401 needs to know whether this client worked lately. */
+	rv = fa_grant_res(c, g, e, &r, sec, tok, retry_after, g != NULL &&
+	    r.err == 0 && r.status == 401 && g->known(e->name, client));
+	if (rv == FA_GRANT_OK && g != NULL)
+		g->worked(e->name, client);
 	fa_http_free(&r);
 	fa_secfree(sec);
 	return rv;
 }
 
+/* Unkeyed here: the keeper keys it again before it keeps it (vault.c),
+ * so the vault's files cannot be used to test guesses at the secret. */
 void
 fa_client_hash(const struct fa_endpoint *e, const char *secret,
-    const unsigned char key[32], char out[33])
+    char out[65])
 {
 	crypto_generichash_state st;
-	unsigned char h[16], k[32];
+	unsigned char h[32];
 
-	/* Keyed from the vault's key: the record sits in the vault in
-	 * plaintext, and must not let anyone test guesses at the secret. */
-	crypto_generichash(k, sizeof(k), (const unsigned char *)
-	    "fa-client-hash", 14, key, 32);
-	crypto_generichash_init(&st, k, sizeof(k), sizeof(h));
-	sodium_memzero(k, sizeof(k));
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
 	crypto_generichash_update(&st, (const unsigned char *)e->client_id,
 	    strlen(e->client_id) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)secret,
 	    strlen(secret));
 	crypto_generichash_final(&st, h, sizeof(h));
-	sodium_bin2hex(out, 33, h, sizeof(h));
+	sodium_bin2hex(out, 65, h, sizeof(h));
+	sodium_memzero(&st, sizeof(st));
+	sodium_memzero(h, sizeof(h));
 }
 
 json_t *
@@ -366,8 +367,9 @@ fa_company(json_t *co)
 #undef SHORTSTR
 	return out;
 bad:
-	fa_seterr(65, "company: needs id (number or short string), name and "
-	    "subdomain (strings); url, currency and type short strings");
+	fa_seterr(EX_DATAERR, "company: needs id (number or short string), "
+	    "name and subdomain (strings); url, currency and type short "
+	    "strings");
 	return NULL;
 }
 
@@ -411,38 +413,39 @@ fa_bundle(const char *buf, size_t len, struct fa_tokens *tok,
 	*company = NULL;
 	/* Never je.text: it may quote the input, and so a token. */
 	if ((j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
-		fa_seterr(65, "token bundle is not valid JSON (line %d, "
-		    "column %d)", je.line, je.column);
+		fa_seterr(EX_DATAERR, "token bundle is not valid JSON (line "
+		    "%d, column %d)", je.line, je.column);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
-		fa_seterr(65, "token bundle is not a JSON object");
+		fa_seterr(EX_DATAERR, "token bundle is not a JSON object");
 		goto bad;
 	}
 	if (!strfield(j, "binding", 64, 1) || !strfield(j, "endpoint", 31, 1)) {
-		fa_seterr(65, "token bundle lacks binding or endpoint");
+		fa_seterr(EX_DATAERR, "token bundle lacks binding or endpoint");
 		goto bad;
 	}
 	if (!fa_validname(b = json_string_value(json_object_get(j,
 	    "binding")), 65)) {
-		fa_seterr(65, "invalid binding \"%.64s\": use 1-64 of A-Z a-z "
-		    "0-9 . _ @ + -", b);
+		fa_seterr(EX_DATAERR, "invalid binding \"%.64s\": use 1-64 of "
+		    "A-Z a-z 0-9 . _ @ + -", b);
 		goto bad;
 	}
 	if (!tokfield(j, "access_token") || !tokfield(j, "refresh_token")) {
-		fa_seterr(65, "token bundle: access_token and refresh_token "
-		    "must be 1-%d printable characters", FA_TOKLEN - 1);
+		fa_seterr(EX_DATAERR, "token bundle: access_token and "
+		    "refresh_token must be 1-%d printable characters",
+		    FA_TOKLEN - 1);
 		goto bad;
 	}
 	if (!timefield(j, "expires_at") ||
 	    !timefield(j, "refresh_token_expires_at")) {
-		fa_seterr(65, "token bundle: expires_at and "
+		fa_seterr(EX_DATAERR, "token bundle: expires_at and "
 		    "refresh_token_expires_at must be positive integers (Unix "
 		    "seconds)");
 		goto bad;
 	}
 	if ((*company = fa_company(json_object_get(j, "company"))) == NULL) {
-		fa_seterr(65, "token bundle: %s", fa_errmsg());
+		fa_seterr(EX_DATAERR, "token bundle: %s", fa_errmsg());
 		goto bad;
 	}
 	strcpy(tok->access, json_string_value(json_object_get(j,
@@ -467,13 +470,13 @@ fa_page(const char *body, size_t len, const char *member, json_t *items,
 
 	if ((j = json_loadb(body != NULL ? body : "", body != NULL ? len : 0,
 	    0, NULL)) == NULL)
-		return fa_seterr(65, "not JSON");
+		return fa_seterr(EX_DATAERR, "not JSON");
 	if (member == NULL) {
 		json_decref(*company);
 		*company = json_incref(json_object_get(j, "company"));
 	} else if (!json_is_array(a = json_object_get(j, member))) {
 		json_decref(j);
-		return fa_seterr(65, "no %s list", member);
+		return fa_seterr(EX_DATAERR, "no %s list", member);
 	} else
 		json_array_foreach(a, i, it)
 			if (json_is_object(it))
@@ -549,17 +552,18 @@ fa_get_company(const struct fa_conf *c, const struct fa_endpoint *e,
 	r.max = MAXAPIRESP;
 	r.timeout = c->http_timeout;
 	if (fa_http_run(&r, 1, 1) == -1) {
-		if (fa_errstatus() != 78)
-			fa_seterr(75, "%s; try again later", fa_errmsg());
+		if (fa_errstatus() != EX_CONFIG)
+			fa_seterr(EX_TEMPFAIL, "%s; try again later",
+			    fa_errmsg());
 	} else if (r.status == 401)
-		fa_seterr(77, "%s: FreeAgent refused the new access token "
-		    "(%s)", url, what(&r));
+		fa_seterr(EX_NOPERM, "%s: FreeAgent refused the new access "
+		    "token (%s)", url, what(&r));
 	else if (r.status != 200 || !fa_http_isjson(&r) ||
 	    (j = json_loadb(r.body ? r.body : "", r.len, 0, NULL)) == NULL)
 		temp(&r, NULL, what(&r));
 	else if ((co = fa_company(json_object_get(j, "company"))) == NULL)
-		fa_seterr(75, "%s: the company document is malformed (%s); "
-		    "try again later", url, fa_errmsg());
+		fa_seterr(EX_TEMPFAIL, "%s: the company document is "
+		    "malformed (%s); try again later", url, fa_errmsg());
 	json_decref(j);
 	fa_http_free(&r);
 	return co;

@@ -46,15 +46,10 @@ msgcall(const DB_ENV *e, const char *msg)
 static int
 syncfn(int fd)
 {
-	if (fa_vault_syncfailed) {
-		errno = EIO;
-		return -1;
-	}
-	if (fdatasync(fd) == 0)
+	if (!fa_vault_syncfailed && fdatasync(fd) == 0)
 		return 0;
 	fa_vault_syncfailed = 1;
-	errno = EIO;
-	return -1;
+	return EIO;	/* Berkeley DB takes the error, not -1 and errno */
 }
 
 static int
@@ -455,7 +450,7 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 			else
 				(void)t->abort(t);
 		}
-		if (r == 0 && fa_vault_syncfailed)
+		if (fa_vault_syncfailed)
 			return dbfail(DB_RUNRECOVERY, "commit");
 		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED)
 			break;

@@ -76,6 +76,9 @@ tryconnect(const struct fa_conf *c)
 		return fa_seterr(1, "socket: %s", strerror(errno));
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		close(s);
+		if (errno == EACCES)
+			return fa_seterr(EX_NOPERM, "%s: this user may not use "
+			    "the vault", sa.sun_path);
 		return fa_seterr(EX_TEMPFAIL, "the vault keeper is not running: "
 		    "start fa-vaultd");
 	}
@@ -306,8 +309,8 @@ ask(const struct fa_conf *c, const char *verb, json_t *args, json_t **ans,
 	gconf = c;
 	*ans = NULL;
 	fa_reqid(id);
-	rq = json_pack("{s:s,s:s,s:O}", "v", verb, "id", id, "a",
-	    args != NULL ? args : json_object());
+	rq = json_pack("{s:s,s:s,s:o}", "v", verb, "id", id, "a",
+	    args != NULL ? json_incref(args) : json_object());
 	if (rq == NULL || (req = json_dumps(rq, JSON_COMPACT)) == NULL) {
 		json_decref(rq);
 		return fa_seterr(1, "out of memory");

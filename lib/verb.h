@@ -32,7 +32,9 @@ struct fa_call {
 enum {
 	FA_W = 1,	/* a write: its request id and answer are kept, so a
 			 * retry is applied once; its answer holds no secret */
-	FA_NOTXN = 2	/* runs its own transactions (fa_vault_txn), t NULL */
+	FA_NOTXN = 2,	/* runs its own transactions (fa_vault_txn), t NULL */
+	FA_EXCL = 4	/* runs with no other request in flight (rekey:
+			 * it changes the keys every verb uses) */
 };
 
 struct fa_verb {

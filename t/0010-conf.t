@@ -1,6 +1,7 @@
 #!/bin/sh
 # fa.conf(5): malformed lines and unknown keys name file and line; key
-# file problems are configuration errors (78) that say how to fix them.
+# file problems are configuration errors (78) that say how to fix them:
+# the keeper's, when it starts (so it is stopped before each).
 . "$(dirname "$0")/lib.sh"
 
 mkvault >/dev/null 2>&1
@@ -29,6 +30,8 @@ expect 0 "comments, loopback http, plans and numbers accepted" \
     fa-vault -c "$T/good.conf" ls
 echo "odd.client_id = a#b   # a comment" >>"$T/good.conf"
 echo "odd.base_url = https://odd.example/v2" >>"$T/good.conf"
+# The keeper's config is the one it was started with: good.conf now.
+stopkeeper
 fa-vault -c "$T/good.conf" tenant add t-odd endpoint=odd
 fa-vault -c "$T/good.conf" add -t t-odd o1 magento=o.example
 fa-authurl -c "$T/good.conf" o1 >"$T/u" 2>&1
@@ -43,25 +46,33 @@ like "$T/err" "nowhere" "message names the endpoint"
 expect 78 "missing config file" fa-vault -c "$T/none.conf" ls
 expect 0 "FA_CONFIG is read" env FA_CONFIG="$T/good.conf" fa-vault ls
 
+stopkeeper
 chmod 0640 "$T/master.key"
 expect 78 "group-readable key file refused" fa-vault ls
 like "$T/err" "chmod 600" "message says how to fix it"
+stopkeeper
 chmod 0604 "$T/master.key"
 expect 78 "world-readable key file refused" fa-vault ls
+stopkeeper
 chmod 0600 "$T/master.key"
 expect 0 "mode 0600 accepted" fa-vault ls
+stopkeeper
 chmod 0400 "$T/master.key"
 expect 0 "mode 0400 accepted" fa-vault ls
 
+stopkeeper
 mv "$T/master.key" "$T/k"
 expect 78 "missing key file refused" fa-vault ls
 like "$T/err" "fa-vault keygen" "message says how to make one"
+stopkeeper
 head -c 31 /dev/urandom >"$T/master.key"; chmod 400 "$T/master.key"
 expect 78 "short key file refused" fa-vault ls
 rm -f "$T/master.key"
+stopkeeper
 head -c 33 /dev/urandom >"$T/master.key"; chmod 400 "$T/master.key"
 expect 78 "long key file refused" fa-vault ls
 rm -f "$T/master.key"
+stopkeeper
 ln -s "$T/k" "$T/master.key"
 expect 78 "symlinked key file refused" fa-vault ls
 rm -f "$T/master.key"; mv "$T/k" "$T/master.key"

@@ -53,9 +53,11 @@ expect 0 "b2's own record opens" fa-vault token b2
 
 # A record sealed under another master key names that key and fails.
 cp "$T/master.key" "$T/saved.key"
+stopkeeper
 rm -f "$T/master.key"; fa-vault keygen "$T/master.key"
 expect 1 "records sealed with another key do not open" fa-vault token b2
 like "$T/err" "not loaded" "message names the missing key"
+stopkeeper
 rm -f "$T/master.key"; cp "$T/saved.key" "$T/master.key"
 expect 0 "verify passes with the right key" fa-vault verify
 [ "$(jq -r .ok "$T/out")" = 2 ]; ok $? "verify counted 2 records"

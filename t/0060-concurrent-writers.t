@@ -1,16 +1,15 @@
 #!/bin/sh
-# Many processes writing at once: nothing lost, nothing torn.
+# 64 clients writing and reading at once: none fails, nothing lost,
+# nothing torn, and the keeper that served them is the one that began.
 . "$(dirname "$0")/lib.sh"
 
 mkvault >/dev/null 2>&1
 fa-vault tenant add acme && fa-vault add -t acme shared magento=s.example
 ok $? "a shared binding"
 bundle shared A0 R0 1001 acme | fa-vault store
-# Recovery makes a new environment, with a new ID.
-envid() { db5.3_stat -e -h "$T/vault" | grep 'Environment ID'; }
-envid >"$T/id0"
+k0=$(cat "$T/vault/lock")
 
-P=12 N=15
+P=32 N=6
 w=1
 while [ $w -le $P ]; do
 	(
@@ -27,20 +26,21 @@ while [ $w -le $P ]; do
 	) 2>>"$T/errors" &
 	w=$((w + 1))
 done
-# Readers come and go beside them: many a process leaving as another joins.
-for r in 1 2 3 4; do
+# As many readers beside them, each a process that comes and goes.
+r=1
+while [ $r -le 32 ]; do
 	(
 		i=1
-		while [ $i -le 250 ]; do
+		while [ $i -le 12 ]; do
 			fa-vault ls >/dev/null || echo "reader $r: exit $?"
 			i=$((i + 1))
 		done
 	) 2>>"$T/errors" >>"$T/errors" &
+	r=$((r + 1))
 done
 wait
-envid >"$T/id1"
-cmp -s "$T/id0" "$T/id1"
-ok $? "no process died, so none recovered the environment under the others"
+[ "$(cat "$T/vault/lock")" = "$k0" ] && alive "$k0"
+ok $? "one keeper served them all"
 [ ! -s "$T/errors" ]; ok $? "no writer failed"
 diag "$T/errors"
 cat "$T"/committed.* | sort >"$T/committed"
@@ -53,6 +53,6 @@ expect 0 "verify passes" fa-vault verify
 fa-vault show shared | jq -r .tokver >"$T/ver"
 [ "$(cat "$T/ver")" -eq $(( $(cat "$T"/shared.* | wc -l) + 1 )) ]
 ok $? "the shared binding's version counts every store: no update lost"
-fa-vault token w3-7 | jq -r .access_token >"$T/a"
-[ "$(cat "$T/a")" = ACC-w3-7 ]; ok $? "each binding has its own tokens"
+fa-vault token w3-5 | jq -r .access_token >"$T/a"
+[ "$(cat "$T/a")" = ACC-w3-5 ]; ok $? "each binding has its own tokens"
 done_testing

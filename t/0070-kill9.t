@@ -1,90 +1,76 @@
 #!/bin/sh
-# kill -9 of writers at random moments, in a loop: the vault still opens,
-# verify passes, every committed binding is there, and the processes that
-# were not killed never hang on a dead process's locks.
+# kill -9 of clients at random moments, over a thousand times: no write
+# a client was told was done is lost, and no client that was not killed
+# fails or hangs. A client holds nothing in the vault between requests,
+# so its death can harm nobody else.
 . "$(dirname "$0")/lib.sh"
 
 mkvault >/dev/null 2>&1
 fa-vault tenant add acme
 ok $? "vault and tenant"
+k0=$(cat "$T/vault/lock")
 
-# A writer that logs a binding only after fa-vault says it committed.
-cat >"$T/writer" <<'W'
-#!/bin/sh
-i=0
-while :; do
-	i=$((i + 1)); b=$1-$i
-	fa-vault add -t acme $b magento=$b.example 2>/dev/null || continue
-	bundle_now=$(date +%s)
-	printf '{"binding":"%s","endpoint":"production","access_token":"A-%s","refresh_token":"R-%s","expires_at":%d,"refresh_token_expires_at":%d,"company":{"id":1,"name":"C","subdomain":"c"}}' \
-	    $b $b $b $((bundle_now + 3600)) $((bundle_now + 86400 * 7)) |
-	    fa-vault store 2>/dev/null && echo $b >>"$2"
-done
-W
-chmod +x "$T/writer"
-
-# A steady writer, never killed. A process killed inside Berkeley DB's
-# own critical section leaves a mutex held; waiters then give up within
-# fa's 30 s deadline with 75 (retry later), never hang: timeout(1)
-# catches a hang.
-(
+# Steady clients, never killed: writers that log a binding only once
+# fa-vault said it was stored, and readers. Any failure is news.
+steady() {	# steady NAME
 	i=0
 	while [ ! -e "$T/stop" ]; do
-		i=$((i + 1))
-		timeout 50 fa-vault add -t acme steady-$i magento=x.example \
-		    2>"$T/steady.err"
-		st=$?
-		[ $st -eq 124 ] && echo "steady-$i hung" >>"$T/hung"
-		[ $st -eq 0 ] && echo steady-$i >>"$T/steady"
-		[ $st -eq 0 ] || [ $st -eq 75 ] ||
-		    echo "steady-$i: $st $(cat "$T/steady.err")" >>"$T/odd"
+		i=$((i + 1)); b=$1-$i
+		timeout 60 fa-vault add -t acme $b magento=$b.example \
+		    2>>"$T/odd.$1" || { echo "$b add: $?" >>"$T/odd.$1"; continue; }
+		_now=$(date +%s)
+		printf '{"binding":"%s","endpoint":"production","access_token":"A-%s","refresh_token":"R-%s","expires_at":%d,"refresh_token_expires_at":%d,"company":{"id":1,"name":"C","subdomain":"c"}}' \
+		    $b $b $b $((_now + 3600)) $((_now + 86400 * 7)) |
+		    timeout 60 fa-vault store 2>>"$T/odd.$1" &&
+		    echo $b >>"$T/acked" || echo "$b store: $?" >>"$T/odd.$1"
+		timeout 60 fa-vault ls -t acme >/dev/null 2>>"$T/odd.$1" ||
+		    echo "ls: $?" >>"$T/odd.$1"
 	done
-) &
-steady=$!
+}
+steady s1 & s1=$!
+steady s2 & s2=$!
 
+# The victims: clients killed at random moments, from before they ask
+# to after the keeper has answered; counted when the kill landed (the
+# shell's wait says SIGKILL ended it).
+kills=0
 round=1
-while [ $round -le 25 ]; do
-	setsid "$T/writer" r$round "$T/committed" &
-	pid=$!
-	sleep "0.$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')"
-	kill -9 -$pid 2>/dev/null
-	wait $pid 2>/dev/null
+while [ $kills -lt 1000 ] && [ $round -le 400 ]; do
+	pids=
+	j=0
+	while [ $j -lt 20 ]; do
+		case $((j % 4)) in
+		0) fa-vault add -t acme v$round-$j magento=v.example \
+		    >/dev/null 2>&1 & ;;
+		1) fa-vault set s1-1 magento=k$round.example >/dev/null 2>&1 & ;;
+		2) fa-vault ls >/dev/null 2>&1 & ;;
+		3) bundle s2-1 AK-$round-$j RK-$round-$j 1 c 2>/dev/null |
+		    fa-vault store >/dev/null 2>&1 & ;;
+		esac
+		pids="$pids $!"
+		j=$((j + 1))
+	done
+	sleep "0.00$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
+	kill -9 $pids 2>/dev/null
+	for p in $pids; do
+		wait "$p"
+		[ $? -eq 137 ] && kills=$((kills + 1))
+	done
 	round=$((round + 1))
 done
 touch "$T/stop"
-wait $steady
-[ ! -e "$T/hung" ]; ok $? "no surviving process hung on a dead one's locks"
-diag "$T/hung" 2>/dev/null
-[ ! -e "$T/odd" ]; ok $? "the steady writer only ever succeeded or said retry (75)"
-diag "$T/odd" 2>/dev/null
-
-# A writer killed while joining the environment, before its registry
-# slot exists, can leave a region mutex held that nothing marks as a
-# dead process's: the next opener is stuck, and its backstop exits 75
-# (try again) after vault_timeout + 2 s, leaving a slot that makes the
-# open after it recover. So: 0, or 75 and then 0.
-fa-vault ls >"$T/out" 2>"$T/err"
-st=$?
-[ $st -eq 75 ] && { diag "$T/err"; fa-vault ls >"$T/out" 2>"$T/err"; st=$?; }
-[ $st -eq 0 ]; ok $? "the vault opens after 25 kills (at most one 75 first)"
-diag "$T/err"
+wait $s1 $s2
+[ "$kills" -ge 1000 ]; ok $? "$kills clients killed"
+cat "$T"/odd.* >"$T/odd" 2>/dev/null
+[ ! -s "$T/odd" ]; ok $? "no client that was not killed failed"
+diag "$T/odd"
+[ "$(cat "$T/vault/lock")" = "$k0" ]; ok $? "the keeper never went"
+fa-vault ls >"$T/out"
 jq -r 'select(.status == "connected") | .id' "$T/out" | sort >"$T/present"
-sort "$T/committed" >"$T/want"
-[ -s "$T/want" ]; ok $? "writers committed something ($(wc -l <"$T/want"))"
+sort "$T/acked" | grep -v '^s[12]-1$' >"$T/want"
+[ "$(wc -l <"$T/want")" -ge 10 ]; ok $? "steady writers were told $(wc -l <"$T/want") stores were done"
 missing=$(comm -23 "$T/want" "$T/present")
-[ -z "$missing" ]; ok $? "every committed binding is there"
+[ -z "$missing" ]; ok $? "every one of them is there"
 [ -z "$missing" ] || echo "# missing: $missing"
-jq -r .id "$T/out" | grep -c '^steady-' >"$T/ns"
-[ "$(cat "$T/ns")" -ge "$(wc -l <"$T/steady")" ]
-ok $? "every steady binding is there"
-# A killed process's registry slot, and the next opener gets its pid
-# (pids wrap: it happened in this test): Berkeley DB refuses that
-# process (BDB1528) unless fa marks the slot as a dead process's.
-sh -c 'printf "%24u\n" $$ >>"$1/__db.register"; exec fa-vault ls' sh \
-    "$T/vault" >"$T/out" 2>"$T/err"
-ok $? "a process given a dead process's pid opens the vault"
-diag "$T/err"
-jq -r .id "$T/out" | grep -c '^steady-' >"$T/ns2"
-cmp -s "$T/ns" "$T/ns2"; ok $? "and sees every binding"
 expect 0 "verify passes" fa-vault verify
 done_testing

@@ -4,7 +4,7 @@
 
 for c in "$TOP"/bin/fa-*.c; do
 	p=$(basename "$c" .c)
-	[ -f "$TOP/man/$p.1" ]; ok $? "$p has man/$p.1"
+	[ -f "$TOP/man/$p.1" ] || [ -f "$TOP/man/$p.8" ]; ok $? "$p has a man page"
 done
 for m in "$TOP"/man/*.[0-9]; do
 	mandoc -Tlint -W warning "$m" >"$T/lint" 2>&1

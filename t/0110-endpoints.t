@@ -82,7 +82,10 @@ for u in https://api.example.com/v2 http://127.0.0.1:9/v2 http://localhost/v2 \
 	echo "far.base_url = $u" >>"$T/good.conf"
 	expect 0 "allowed: $u" fa-authurl -c "$T/good.conf" p1
 done
-fa-vault -c "$T/good.conf" set p1 endpoint=far
-expect 78 "an endpoint without client_id" fa-authurl -c "$T/good.conf" p1
+# The keeper checks an endpoint against its own config, which it reads
+# again when the file changes.
+echo "far.base_url = http://[::1]:8/v2" >>"$FA_CONFIG"
+fa-vault set p1 endpoint=far
+expect 78 "an endpoint without client_id" fa-authurl p1
 like "$T/err" "no client_id" "message names what is missing"
 done_testing

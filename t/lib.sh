@@ -11,6 +11,10 @@ n=0
 fails=0
 cleanup() {
 	for p in $(cat "$T"/pids 2>/dev/null); do kill "$p" 2>/dev/null; done
+	# The vault's keeper, started by the first client.
+	for l in "$T"/vault/lock "$T"/*/vault/lock; do
+		[ -s "$l" ] && kill "$(cat "$l")" 2>/dev/null
+	done
 	[ "$fails" -eq 0 ] && rm -rf "$T"
 }
 trap cleanup EXIT
@@ -68,6 +72,19 @@ like() {
 }
 unlike() {
 	if grep -Eq -- "$2" "$1"; then ok 1 "$3"; diag "$1"; else ok 0 "$3"; fi
+}
+
+# alive PID: the process runs (a zombie, which no init may reap, does not).
+alive() {
+	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) [ZX]' "/proc/$1/stat"
+}
+# stopkeeper: the vault's keeper stops (it rereads its key, say, when
+# the next client starts a new one).
+stopkeeper() {
+	_k=$(cat "$T/vault/lock" 2>/dev/null)
+	[ -n "$_k" ] && kill "$_k" 2>/dev/null || return 0
+	_i=0
+	while alive "$_k" && [ $_i -lt 3000 ]; do _i=$((_i + 1)); sleep 0.01; done
 }
 
 # A vault with a key, config in $T/fa.conf (exported as FA_CONFIG).

@@ -9,6 +9,7 @@
 #include "diag.h"
 #include "secmem.h"
 #include "vault.h"
+#include "takeover.h"
 
 static time_t fake = 1000000;
 static struct fa_conf conf;
@@ -79,7 +80,7 @@ main(int argc, char *argv[])
 
 	if (argc != 2 || fa_secure_init() == -1 ||
 	    fa_conf_load(&conf, argv[1]) == -1 ||
-	    fa_vault_open(&v, &conf, 0) == -1)
+	    takeover(&v, &conf, 0) == -1)
 		fa_die();
 	printf("fill %d\n", granted(3));
 	w = take();

@@ -4,9 +4,7 @@
  *   rawdb CONF DB get KEY        print the value as hex
  *   rawdb CONF DB put KEY HEX    store a value
  *   rawdb CONF DB keys           list keys
- *   rawdb CONF DB hold KEY       write-lock KEY, say "held", then wait to
- *                                be killed (a process that hangs or dies
- *                                inside a transaction) */
+ * It stops the vault's keeper first (takeover.h). */
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +17,7 @@
 #include "diag.h"
 #include "secmem.h"
 #include "vault.h"
+#include "takeover.h"
 
 static struct fa_conf conf;
 static struct fa_vault v;
@@ -36,6 +35,7 @@ pick(const char *name)
 		{ "tokens", offsetof(struct fa_vault, tokens) },
 		{ "states", offsetof(struct fa_vault, states) },
 		{ "cache", offsetof(struct fa_vault, cache) },
+		{ "reqs", offsetof(struct fa_vault, reqs) },
 	};
 	size_t i;
 
@@ -61,9 +61,12 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 	if (strcmp(args[0], "keys") == 0) {
 		if ((r = db->cursor(db, t, &c, 0)) != 0)
 			return r;
+		k.flags = d.flags = DB_DBT_REALLOC;
 		while ((r = c->get(c, &k, &d, DB_NEXT)) == 0)
 			printf("%.*s\n", (int)k.size, (char *)k.data);
 		c->close(c);
+		free(k.data);
+		free(d.data);
 		return r == DB_NOTFOUND ? 0 : r;
 	}
 	/* "x:HEX" names a binary key (states are keyed by a hash). */
@@ -79,21 +82,15 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 		k.data = args[1];
 		k.size = strlen(args[1]);
 	}
-	if (strcmp(args[0], "hold") == 0) {
-		if ((r = db->get(db, t, &k, &d, DB_RMW)) != 0)
-			return r;
-		puts("held");
-		fflush(stdout);
-		for (;;)
-			pause();
-	}
 	if (strcmp(args[0], "get") == 0) {
+		d.flags = DB_DBT_MALLOC;
 		if ((r = db->get(db, t, &k, &d, 0)) != 0)
 			return r;
 		hex = malloc(d.size * 2 + 1);
 		sodium_bin2hex(hex, d.size * 2 + 1, d.data, d.size);
 		puts(hex);
 		free(hex);
+		free(d.data);
 		return 0;
 	}
 	n = strlen(args[2]) / 2;
@@ -112,12 +109,11 @@ main(int argc, char *argv[])
 	if (argc < 4)
 		errx(64, "usage: rawdb conf db get|put|keys [key [hex]]");
 	if (fa_secure_init() == -1 || fa_conf_load(&conf, argv[1]) == -1 ||
-	    fa_vault_open(&v, &conf, 0) == -1)
+	    takeover(&v, &conf, 0) == -1)
 		fa_die();
 	db = pick(argv[2]);
 	args = argv + 3;
-	if (((strcmp(args[0], "get") == 0 || strcmp(args[0], "hold") == 0) &&
-	    argc != 5) ||
+	if ((strcmp(args[0], "get") == 0 && argc != 5) ||
 	    (strcmp(args[0], "put") == 0 && argc != 6))
 		errx(64, "bad arguments");
 	if (fa_vault_txn(&v, run, NULL) == -1)
