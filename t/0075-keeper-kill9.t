@@ -20,8 +20,8 @@ writer() {	# writer NAME: logs what fa-vault said was stored
 		i=$((i + 1)); b=$1-$i
 		fa-vault add -t acme $b magento=$b.example 2>/dev/null &&
 		    echo $b >>"$T/added"
-		bundle $b A-$b R-$b 2001 c 2>/dev/null |
-		    fa-vault store 2>/dev/null && echo $b >>"$T/stored"
+		bundle $b A-$b R-$b 2001 c local 2>/dev/null |
+		    fa-vault store 2>>"$T/store.err" && echo $b >>"$T/stored"
 	done
 }
 refresher() {
