@@ -60,7 +60,7 @@ while [ $kills -lt 1000 ] && [ $round -le 400 ]; do
 done
 touch "$T/stop"
 wait $s1 $s2
-[ "$kills" -ge 1000 ]; ok $? "$kills clients killed"
+[ "$kills" -ge 1000 ]; ok $? "$kills clients killed, in $((round - 1)) rounds of 20"
 cat "$T"/odd.* >"$T/odd" 2>/dev/null
 [ ! -s "$T/odd" ]; ok $? "no client that was not killed failed"
 diag "$T/odd"
