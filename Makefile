@@ -5,7 +5,7 @@ include config.mk
 
 # LIBOBJ: every program's; KEEPOBJ: the keeper's alone (the only code
 # that opens Berkeley DB or reads the master key); CLIOBJ: its clients'.
-LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/proto.o
+LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/proto.o lib/exec.o
 KEEPOBJ = lib/seal.o lib/vault.o lib/rules.o lib/hook.o lib/v_vault.o \
 	lib/v_token.o lib/v_connect.o
 CLIOBJ = lib/vaultc.o
@@ -113,7 +113,7 @@ check-asan: deps
 	rm -rf .asan
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
-	cp t/rawdb.c t/procscan.c t/ratewin.c t/secmem.c .asan/t/
+	cp t/rawdb.c t/procscan.c t/ratewin.c t/secmem.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
 	FA_BUILD=`pwd`/.asan \
@@ -165,7 +165,7 @@ FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
 	fuzz/seal fuzz/http fuzz/bundle fuzz/proto
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
 	fuzz/obj/seal.o fuzz/obj/url.o fuzz/obj/http.o fuzz/obj/oauth.o \
-	fuzz/obj/cgi.o fuzz/obj/proto.o
+	fuzz/obj/cgi.o fuzz/obj/proto.o fuzz/obj/exec.o
 FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
 	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000 \
 	proto:300000

@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "exec.h"
 #include "http.h"
 #include "oauth.h"
 #include "proto.h"
@@ -65,19 +66,12 @@ usage(void)
 static pid_t
 spawn(const char *prog, const char *opt, const char *id, int out)
 {
-	char self[PATH_MAX], path[PATH_MAX], *argv[6], *slash;
+	char path[PATH_MAX], *argv[6];
 	posix_spawn_file_actions_t fa;
-	ssize_t n;
 	int e, i = 0;
 	pid_t pid;
 
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
-		return fa_seterr(1, "cannot find myself: %s", strerror(errno));
-	self[n] = '\0';
-	if ((slash = strrchr(self, '/')) != NULL)
-		*slash = '\0';
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", self, prog) >=
-	    sizeof(path))
+	if (fa_sibling(prog, path, sizeof(path)) == -1)
 		return fa_seterr(1, "path of %s too long", prog);
 	argv[i++] = path;
 	if (confpath != NULL) {

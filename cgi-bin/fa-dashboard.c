@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "cgi.h"
+#include "exec.h"
 #include "conf.h"
 #include "diag.h"
 #include "secmem.h"

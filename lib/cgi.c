@@ -77,15 +77,3 @@ fa_cookie_get(const char *h, const char *name, char *out, size_t outsz)
 		}
 	return 0;
 }
-
-int
-fa_sibling(const char *name, char *buf, size_t size)
-{
-	const char *dir = getenv("FA_BINDIR");
-	int n;
-
-	if (dir == NULL || *dir == '\0')
-		dir = FA_BINDIR;
-	n = snprintf(buf, size, "%s/%s", dir, name);
-	return n < 0 || (size_t)n >= size ? -1 : 0;
-}

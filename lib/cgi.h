@@ -18,9 +18,5 @@ void		 fa_html(FILE *, const char *s);
  * into out: 1 found, 0 not, -1 header over 4096 bytes or value too long. */
 int		 fa_cookie_get(const char *header, const char *name, char *out,
 		    size_t outsz);
-/* The path of our program name into buf: in $FA_BINDIR when it is set
- * (the tests, a build tree), else in the bindir compiled in. 0, or -1
- * when it does not fit. */
-int		 fa_sibling(const char *name, char *buf, size_t size);
 
 #endif

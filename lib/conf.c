@@ -53,8 +53,8 @@ static const struct key {
 static const char *curfile = "";
 
 /* Clears what is in use, not the whole 120 KiB: an endpoint or plan
- * slot is cleared when a line first names it (clearing it all cost a
- * fresh-token read 12 page faults, BENCH.md). */
+ * slot is cleared when a line first names it (the fresh-token path
+ * would otherwise fault in every page of it). */
 static void
 defaults(struct fa_conf *c)
 {

@@ -232,7 +232,7 @@ fa_http_run(struct fa_http *r, int n, int parallel)
 		if (r[i].max == 0)
 			r[i].max = 1 << 20;
 		if (!fa_url_allowed(r[i].url)) {
-			fa_seterr(78, "refusing %s: not https, and not plain "
+			fa_seterr(EX_CONFIG, "refusing %s: not https, and not plain "
 			    "http to a loopback address", r[i].url);
 			goto early;
 		}

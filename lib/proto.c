@@ -44,13 +44,13 @@ fa_req_parse(const char *line, size_t len, struct fa_req *rq)
 
 	memset(rq, 0, sizeof(*rq));
 	if (len >= FA_REQMAX)
-		return fa_seterr(65, "request longer than %d bytes", FA_REQMAX);
+		return fa_seterr(EX_DATAERR, "request longer than %d bytes", FA_REQMAX);
 	if ((j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return fa_seterr(65, "request is not JSON (at byte %d)",
+		return fa_seterr(EX_DATAERR, "request is not JSON (at byte %d)",
 		    je.position);
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return fa_seterr(65, "request is not a JSON object");
+		return fa_seterr(EX_DATAERR, "request is not a JSON object");
 	}
 	v = json_object_get(j, "v");
 	id = json_object_get(j, "id");
@@ -59,7 +59,7 @@ fa_req_parse(const char *line, size_t len, struct fa_req *rq)
 	    n >= FA_VERBLEN || strspn(s, "abcdefghijklmnopqrstuvwxyz._") != n ||
 	    n != json_string_length(v)) {
 		json_decref(j);
-		return fa_seterr(65, "request names no valid verb");
+		return fa_seterr(EX_DATAERR, "request names no valid verb");
 	}
 	memcpy(rq->verb, s, n + 1);
 	if (id != NULL) {
@@ -67,18 +67,18 @@ fa_req_parse(const char *line, size_t len, struct fa_req *rq)
 		    strlen(s) != FA_REQIDLEN || json_string_length(id) !=
 		    FA_REQIDLEN || strspn(s, "0123456789abcdef") != FA_REQIDLEN) {
 			json_decref(j);
-			return fa_seterr(65, "request id is not %d hex digits",
+			return fa_seterr(EX_DATAERR, "request id is not %d hex digits",
 			    FA_REQIDLEN);
 		}
 		memcpy(rq->id, s, FA_REQIDLEN + 1);
 	}
 	if (a != NULL && !json_is_object(a)) {
 		json_decref(j);
-		return fa_seterr(65, "request arguments are not an object");
+		return fa_seterr(EX_DATAERR, "request arguments are not an object");
 	}
 	if (json_object_size(j) != (size_t)(1 + (id != NULL) + (a != NULL))) {
 		json_decref(j);
-		return fa_seterr(65, "request has unknown members");
+		return fa_seterr(EX_DATAERR, "request has unknown members");
 	}
 	rq->args = a != NULL ? json_incref(a) : json_object();
 	json_decref(j);

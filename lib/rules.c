@@ -38,9 +38,9 @@ fa_binding_get(struct fa_vault *v, DB_TXN *t, const char *id,
 
 	*b = NULL;
 	if (!fa_validid(id))
-		return fa_seterr(65, "invalid binding name");
+		return fa_seterr(EX_DATAERR, "invalid binding name");
 	if ((r = fa_getjson(v->bindings, t, id, b, flags)) == DB_NOTFOUND)
-		return fa_seterr(66, "no binding %s", id);
+		return fa_seterr(EX_NOINPUT, "no binding %s", id);
 	if (r != 0)
 		return r;
 	/* Another tenant's binding is no binding at all to this one. */
@@ -48,7 +48,7 @@ fa_binding_get(struct fa_vault *v, DB_TXN *t, const char *id,
 	    "tenant"))) == NULL || strcmp(bt, tenant) != 0)) {
 		json_decref(*b);
 		*b = NULL;
-		return fa_seterr(66, "no binding %s", id);
+		return fa_seterr(EX_NOINPUT, "no binding %s", id);
 	}
 	return 0;
 }

@@ -22,14 +22,17 @@ fa_key_load(struct fa_key *k, const char *path)
 	if (fa_readkey(path, master) == -1)
 		rv = -1;
 	else {
-		/* Never use the file's bytes directly: one subkey seals,
-		 * another names the key in every record. */
+		/* Never use the file's bytes directly: a subkey a use. */
 		crypto_kdf_derive_from_key(k->k, sizeof(k->k), 1, "fa-seal_",
 		    master);
 		unsigned char id[32];
 		crypto_kdf_derive_from_key(id, sizeof(id), 2, "fa-keyid",
 		    master);
 		memcpy(k->id, id, FA_KEYIDLEN);
+		crypto_kdf_derive_from_key(k->csrf, sizeof(k->csrf), 3,
+		    "fa-csrf_", master);
+		crypto_kdf_derive_from_key(k->clnt, sizeof(k->clnt), 4,
+		    "fa-clnt_", master);
 	}
 	fa_secfree(master);
 	return rv;

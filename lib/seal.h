@@ -12,9 +12,13 @@
 #define FA_SEALHDR	(3 + FA_KEYIDLEN + 12)
 #define FA_SEALLEN(n)	(FA_SEALHDR + (n) + 16)
 
+/* Subkeys of a master key, each for one use; the file's bytes are
+ * never used directly. */
 struct fa_key {
-	unsigned char	k[32];		/* derived sealing key, never the file */
-	unsigned char	id[FA_KEYIDLEN];
+	unsigned char	k[32];		/* seals token records */
+	unsigned char	id[FA_KEYIDLEN];	/* names the key in each record */
+	unsigned char	csrf[32];	/* the dashboard's anti-CSRF tokens */
+	unsigned char	clnt[32];	/* the names of known-good clients */
 };
 
 /* Loads a master key file into k (secure memory supplied by caller). */

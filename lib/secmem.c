@@ -75,8 +75,8 @@ fa_secure_init(void)
 }
 
 /* Small secrets share one sodium_malloc block (guard pages round it,
- * locked, kept out of core dumps), made at the first: a block each cost
- * a fresh-token read ten system calls apiece, 8 % of its time (BENCH.md).
+ * locked, kept out of core dumps), made at the first: a block each
+ * costs ten system calls, on the fresh-token path too.
  * A freed piece is wiped at once; its space comes back when the pieces
  * above it are free too. Larger secrets, or more, get a block each, as
  * does every secret in a sanitizer build: there a block's guard page is

@@ -48,7 +48,7 @@ fa_query_parse(struct fa_query *q, const char *s)
 
 	q->n = 0;
 	if (len > FA_QMAXLEN)
-		return fa_seterr(65, "query string longer than %d bytes",
+		return fa_seterr(EX_DATAERR, "query string longer than %d bytes",
 		    FA_QMAXLEN);
 	memcpy(q->buf, s, len + 1);
 	for (p = q->buf; *p != '\0'; p = amp) {
@@ -59,14 +59,14 @@ fa_query_parse(struct fa_query *q, const char *s)
 		if (*p == '\0')
 			continue;
 		if (q->n == FA_QMAXPARAM)
-			return fa_seterr(65, "more than %d query parameters",
+			return fa_seterr(EX_DATAERR, "more than %d query parameters",
 			    FA_QMAXPARAM);
 		if ((eq = strchr(p, '=')) != NULL)
 			*eq++ = '\0';
 		else
 			eq = p + strlen(p);	/* "flag": empty value */
 		if (decode(p) == -1 || decode(eq) == -1)
-			return fa_seterr(65, "malformed percent-encoding in "
+			return fa_seterr(EX_DATAERR, "malformed percent-encoding in "
 			    "query string");
 		q->p[q->n].name = p;
 		q->p[q->n].value = eq;
@@ -85,7 +85,7 @@ fa_query_get(const struct fa_query *q, const char *name, const char **value)
 		if (strcmp(q->p[i].name, name) != 0)
 			continue;
 		if (*value != NULL)
-			return fa_seterr(65, "query parameter %s given twice",
+			return fa_seterr(EX_DATAERR, "query parameter %s given twice",
 			    name);
 		*value = q->p[i].value;
 	}

@@ -635,24 +635,22 @@ out:
 	return r;
 }
 
-/* The anti-CSRF token of a tenant and a day: an HMAC under a key of its
- * own, derived here, so a web server that shows the token holds no key
+/* The anti-CSRF token of a tenant and a day: an HMAC under a subkey of
+ * its own (seal.h), so a web server that shows the token holds no key
  * of the vault's. */
 static int
 csrf(struct fa_vault *v, const char *tenant, long day, char out[44])
 {
-	unsigned char k[32], h[32];
+	unsigned char h[32];
 	char msg[128];
 
 	if (v->nkeys < 1)
 		return fa_seterr(EX_CONFIG, "no vault key loaded");
-	crypto_generichash(k, sizeof(k), (const unsigned char *)"fa-csrf", 7,
-	    v->keys[0].k, sizeof(v->keys[0].k));
 	snprintf(msg, sizeof(msg), "%s/%ld", tenant, day);
-	crypto_auth_hmacsha256(h, (const unsigned char *)msg, strlen(msg), k);
+	crypto_auth_hmacsha256(h, (const unsigned char *)msg, strlen(msg),
+	    v->keys[0].csrf);
 	sodium_bin2base64(out, 44, h, sizeof(h),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	sodium_memzero(k, sizeof(k));
 	sodium_memzero(h, sizeof(h));
 	return 0;
 }

@@ -56,11 +56,11 @@ static int
 dbfail(int r, const char *what)
 {
 	if (r == DB_RUNRECOVERY || fa_vault_syncfailed)
-		return fa_seterr(75, "vault: %s: %s%s%s; try again", what,
+		return fa_seterr(EX_TEMPFAIL, "vault: %s: %s%s%s; try again", what,
 		    fa_vault_syncfailed ? "a write to disk failed" :
 		    "needs recovery", dberr[0] ? ": " : "", dberr);
 	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
-		return fa_seterr(75, "vault: %s: busy; try again", what);
+		return fa_seterr(EX_TEMPFAIL, "vault: %s: busy; try again", what);
 	return fa_seterr(1, "vault: %s: %s%s%s", what, db_strerror(r),
 	    dberr[0] ? ": " : "", dberr);
 }
@@ -310,7 +310,7 @@ lockvault(struct fa_vault *v)
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		close(fd);
-		return fa_seterr(75, "the vault %s is in use by process %s "
+		return fa_seterr(EX_TEMPFAIL, "the vault %s is in use by process %s "
 		    "(its keeper)", v->conf->vault_dir, pid[0] ? pid : "?");
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
@@ -603,7 +603,7 @@ fa_tokens_put(struct fa_vault *v, DB_TXN *t, const char *binding,
 	int r;
 
 	if (al == FA_TOKLEN || rl == FA_TOKLEN)
-		return fa_seterr(65, "token too long");
+		return fa_seterr(EX_DATAERR, "token too long");
 	if ((pt = fa_secalloc(ptlen)) == NULL ||
 	    (rec = malloc(FA_TOKHDRLEN + FA_SEALLEN(ptlen))) == NULL) {
 		fa_secfree(pt);
@@ -752,18 +752,16 @@ fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
 #define KNOWN_GOOD	86400
 
 /* The client's name as stored: the caller's hash of id and secret,
- * hashed again with a key of the vault's, so that the record cannot be
- * checked against guesses of the secret by whoever reads the files. */
+ * hashed again with a subkey of the vault's (seal.h), so that the
+ * record cannot be checked against guesses of the secret by whoever
+ * reads the files. */
 static void
 clientname(struct fa_vault *v, const char *hash, char out[33])
 {
-	unsigned char k[32], h[16];
+	unsigned char h[16];
 
-	crypto_generichash(k, sizeof(k), (const unsigned char *)"fa-clnt", 7,
-	    v->keys[0].k, 32);
 	crypto_generichash(h, sizeof(h), (const unsigned char *)hash,
-	    strlen(hash), k, sizeof(k));
-	sodium_memzero(k, sizeof(k));
+	    strlen(hash), v->keys[0].clnt, sizeof(v->keys[0].clnt));
 	sodium_bin2hex(out, 33, h, sizeof(h));
 }
 

@@ -18,14 +18,11 @@
 #include <sodium.h>
 
 #include "diag.h"
+#include "exec.h"
 #include "oauth.h"
 #include "proto.h"
 #include "secmem.h"
 #include "vaultc.h"
-
-#ifndef FA_BINDIR
-#define FA_BINDIR "/usr/local/bin"
-#endif
 
 static int fd = -1;
 static const struct fa_conf *gconf;	/* for fa_gate_vault */
@@ -85,29 +82,6 @@ tryconnect(const struct fa_conf *c)
 	return s;
 }
 
-/* fa-vaultd beside this program (bin/), or beside its bin/ (cgi-bin/),
- * else where it was installed. */
-static void
-keeperpath(char *out, size_t sz)
-{
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		self[n] = '\0';
-		if ((slash = strrchr(self, '/')) != NULL) {
-			*slash = '\0';
-			if ((size_t)snprintf(out, sz, "%s/fa-vaultd", self) < sz &&
-			    access(out, X_OK) == 0)
-				return;
-			if ((size_t)snprintf(out, sz, "%s/../bin/fa-vaultd",
-			    self) < sz && access(out, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(out, sz, "%s/fa-vaultd", FA_BINDIR);
-}
-
 /* Starts a keeper and waits for it to serve or fail; its diagnostics
  * come back on a pipe. Only the vault's owner or root may: anyone else
  * is told to start one. Keepers started at once are serialised by the
@@ -131,7 +105,8 @@ startkeeper(const struct fa_conf *c)
 	if (geteuid() != 0 && geteuid() != st.st_uid)
 		return fa_seterr(EX_TEMPFAIL, "the vault keeper is not running: "
 		    "start fa-vaultd");
-	keeperpath(path, sizeof(path));
+	if (fa_sibling("fa-vaultd", path, sizeof(path)) == -1)
+		return fa_seterr(1, "path of fa-vaultd too long");
 	env[ne++] = "PATH=/usr/bin:/bin";
 	for (i = 0; environ[i] != NULL && ne < 7; i++)
 		for (k = 0; k < sizeof(pass) / sizeof(pass[0]); k++)

@@ -1,0 +1,14 @@
+/* exec.h: where fa's programs are, for the one that starts another. */
+#ifndef FA_EXEC_H
+#define FA_EXEC_H
+
+#include <stddef.h>
+
+/* The path of program name (fa-vaultd, fa-exchange, …) into buf: in
+ * $FA_BINDIR when that is set (a web server's CGI environment names
+ * it); else beside this program, or in the bin/ beside its directory
+ * (cgi-bin/); else where make install put it. 0, or -1 if it does not
+ * fit. */
+int	 fa_sibling(const char *name, char *buf, size_t size);
+
+#endif
