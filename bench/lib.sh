@@ -11,6 +11,45 @@ for _i in 1 2 3 4 5 6 7 8 9 10; do
 done
 RUNS=${RUNS:-5}
 
+# Every program is a client of the vault's keeper, fa-vaultd(8), which
+# the first client starts and which outlives the script; t/lib.sh's
+# cleanup stops only the keeper of $T/vault.
+# keeper DIR: the pid of the keeper serving the vault DIR, if one runs.
+# The lock file keeps the pid of a keeper long gone too, and pids are
+# reused: only a process holding DIR/lock open is DIR's keeper.
+keeper() {
+	_p=$(cat "$1/lock" 2>/dev/null) || return 0
+	_l=$(cd "$1" && pwd -P)/lock
+	[ -n "$_p" ] && ls -l "/proc/$_p/fd" 2>/dev/null |
+	    grep -q " -> $_l\$" && echo "$_p"
+	return 0
+}
+# stop DIR: the keeper of DIR, if one runs, stops, before DIR is removed,
+# copied or moved: its files must not change under the keeper, nor while
+# they are copied.
+stop() {
+	[ -z "$(keeper "$1")" ] || stopkeeper "$1"
+	[ -z "$(keeper "$1")" ] || { echo "bench: the keeper of $1 runs on" >&2
+	    return 1; }
+}
+# hwm DIR: the peak resident set of DIR's keeper so far, in KiB.
+hwm() {
+	_p=$(keeper "$1")
+	[ -n "$_p" ] || { echo "bench: no keeper of $1" >&2; return 1; }
+	awk '$1 == "VmHWM:" { print $2 }' "/proc/$_p/status"
+}
+# The keepers of every vault of the script stop when it ends; their
+# lock files go with them, so that cleanup kills no pid but a keeper's.
+benchcleanup() {
+	for _d in "$T"/*/; do
+		[ -f "$_d/lock" ] || continue
+		stop "${_d%/}"
+		rm -f "$_d/lock"
+	done
+	cleanup
+}
+trap benchcleanup EXIT
+
 # med: the median of the numbers on stdin, one a line.
 med() {
 	sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2];
@@ -18,10 +57,11 @@ med() {
 }
 # div A B [DIGITS]: A / B.
 div() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { printf "%." d "f\n", a / b }'; }
-# verdict VALUE OP TARGET: "met" or "MISSED" (OP is < or <=).
+# verdict VALUE OP TARGET: "met" or "MISSED" (OP is <, <= or >=).
 verdict() {
 	awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
-	    ok = op == "<" ? v < t : v <= t; print ok ? "met" : "MISSED" }'
+	    ok = op == "<" ? v < t : op == "<=" ? v <= t : v >= t
+	    print ok ? "met" : "MISSED" }'
 }
 # ms US: microseconds as milliseconds, one decimal.
 ms() { div "$1" 1000 1; }

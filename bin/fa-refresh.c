@@ -38,6 +38,7 @@ struct job {
 	int		 state;
 	int		 rv;		/* exit status of this binding */
 	int		 quiet;		/* not connected: not news */
+	int		 lost;		/* rotated tokens no keeper stored */
 	char		 msg[400];
 	char		 endpoint[FA_NAMELEN];
 	char		 tenant[65];
@@ -154,9 +155,14 @@ finish(struct job *j)
 	json_decref(args);
 	st = fa_jstr(a, "state");
 	if (r == -1) {
+		/* Rotated, and not kept: never hand out the new access
+		 * token as if all were well. */
+		j->lost = j->rv == FA_GRANT_OK;
 		j->state = DONE;
 		j->rv = fa_errstatus();
-		snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id, fa_errmsg());
+		snprintf(j->msg, sizeof(j->msg), "%s: %s%s", j->id,
+		    j->lost ? "FreeAgent's new tokens could not be stored, "
+		    "so it may need a reconnect: " : "", fa_errmsg());
 	} else if (strcmp(st, "fresh") == 0)
 		j->state = FRESH;
 	else if (strcmp(st, "busy") == 0) {
@@ -334,7 +340,7 @@ one(const char *id, int force, int print)
 		waitfor(&j, try);
 	}
 	fa_vaultc_close();
-	if (j.state == DONE && j.rv == EX_TEMPFAIL && !force &&
+	if (j.state == DONE && j.rv == EX_TEMPFAIL && !force && !j.lost &&
 	    j.tok->expires_at > fa_now() + 30) {
 		warnx("%s; the current token is good for %lld s more", j.msg,
 		    (long long)(j.tok->expires_at - fa_now()));

@@ -643,6 +643,7 @@ settings_page(const char *id, const char *method)
 	set = json_object_get(json_object_get(a, "binding"), "settings");
 	cache = json_object_get(a, "cache");
 	if (strcmp(method, "POST") == 0) {
+		json_decref(a);	/* the page is not shown: freed early */
 		readform(body);
 		if (fa_query_parse(&q, body) == -1 ||
 		    fa_query_get(&q, "csrf", &tok) == -1)
@@ -701,6 +702,7 @@ settings_page(const char *id, const char *method)
 	    "type=\"submit\" name=\"action\" value=\"refresh\">Refresh "
 	    "reference data</button></p></form>\n", stdout);
 	fa_cgi_end(stdout);
+	json_decref(a);
 	exit(0);
 }
 

@@ -78,10 +78,10 @@ unlike() {
 alive() {
 	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) [ZX]' "/proc/$1/stat"
 }
-# stopkeeper: the vault's keeper stops (it rereads its key, say, when
-# the next client starts a new one).
+# stopkeeper [DIR]: the keeper of the vault DIR (default $T/vault) stops
+# (it rereads its key, say, when the next client starts a new one).
 stopkeeper() {
-	_k=$(cat "$T/vault/lock" 2>/dev/null)
+	_k=$(cat "${1:-$T/vault}/lock" 2>/dev/null)
 	[ -n "$_k" ] && kill "$_k" 2>/dev/null || return 0
 	_i=0
 	while alive "$_k" && [ $_i -lt 3000 ]; do _i=$((_i + 1)); sleep 0.01; done
