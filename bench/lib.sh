@@ -15,15 +15,7 @@ RUNS=${RUNS:-5}
 # the first client starts and which outlives the script; t/lib.sh's
 # cleanup stops only the keeper of $T/vault.
 # keeper DIR: the pid of the keeper serving the vault DIR, if one runs.
-# The lock file keeps the pid of a keeper long gone too, and pids are
-# reused: only a process holding DIR/lock open is DIR's keeper.
-keeper() {
-	_p=$(cat "$1/lock" 2>/dev/null) || return 0
-	_l=$(cd "$1" && pwd -P)/lock
-	[ -n "$_p" ] && ls -l "/proc/$_p/fd" 2>/dev/null |
-	    grep -q " -> $_l\$" && echo "$_p"
-	return 0
-}
+keeper() { keeperof "$1"; return 0; }
 # stop DIR: the keeper of DIR, if one runs, stops, before DIR is removed,
 # copied or moved: its files must not change under the keeper, nor while
 # they are copied.

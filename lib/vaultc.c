@@ -99,6 +99,9 @@ startkeeper(const struct fa_conf *c)
 	pid_t pid;
 	int p[2], status, len = 0;
 
+	if (stat(c->vault_dir, &st) == -1 && errno != ENOENT)
+		return fa_seterr(EX_NOPERM, "%s: %s", c->vault_dir,
+		    strerror(errno));
 	if (stat(c->vault_dir, &st) == -1)
 		return fa_seterr(EX_CONFIG, "no vault in %s; create it with: "
 		    "fa-vault init", c->vault_dir);

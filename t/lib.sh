@@ -11,9 +11,9 @@ n=0
 fails=0
 cleanup() {
 	for p in $(cat "$T"/pids 2>/dev/null); do kill "$p" 2>/dev/null; done
-	# The vault's keeper, started by the first client.
-	for l in "$T"/vault/lock "$T"/*/vault/lock; do
-		[ -s "$l" ] && kill "$(cat "$l")" 2>/dev/null
+	# The keepers of the test's vaults, started by their first clients.
+	for _l in $(find "$T" -maxdepth 3 -name lock 2>/dev/null); do
+		_k=$(keeperof "${_l%/lock}") && kill "$_k" 2>/dev/null
 	done
 	[ "$fails" -eq 0 ] && rm -rf "$T"
 }
@@ -78,11 +78,18 @@ unlike() {
 alive() {
 	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) [ZX]' "/proc/$1/stat"
 }
+# keeperof DIR: the pid of the keeper of the vault DIR, if one runs: the
+# pid its lock file names, when that process holds the file open (a pid
+# left by a dead keeper may be another process's by now).
+keeperof() {
+	_p=$(cat "$1/lock" 2>/dev/null) && [ -n "$_p" ] &&
+	    ls -l "/proc/$_p/fd" 2>/dev/null | grep -q -- "-> $(cd "$1" && pwd -P)/lock\$" &&
+	    echo "$_p"
+}
 # stopkeeper [DIR]: the keeper of the vault DIR (default $T/vault) stops
 # (it rereads its key, say, when the next client starts a new one).
 stopkeeper() {
-	_k=$(cat "${1:-$T/vault}/lock" 2>/dev/null)
-	[ -n "$_k" ] && kill "$_k" 2>/dev/null || return 0
+	_k=$(keeperof "${1:-$T/vault}") && kill "$_k" 2>/dev/null || return 0
 	_i=0
 	while alive "$_k" && [ $_i -lt 3000 ]; do _i=$((_i + 1)); sleep 0.01; done
 }
