@@ -25,6 +25,7 @@
 
 #include "cgi.h"
 #include "exec.h"
+#include "proto.h"
 #include "conf.h"
 #include "diag.h"
 #include "secmem.h"

@@ -19,6 +19,14 @@ fa_due_at(int64_t exp, int64_t rexp)
 	return rexp - 86400 < exp ? rexp - 86400 : exp;
 }
 
+const char *
+fa_jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s != NULL ? s : "";
+}
+
 int
 fa_validid(const char *s)
 {

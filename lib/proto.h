@@ -42,6 +42,9 @@ int64_t	 fa_now(void);
 /* The sweep finds a binding when its access token expires or, for an
  * idle binding, a day before its refresh token does. */
 int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);
+/* A string member of a record or an answer, "" when absent: a damaged
+ * one must not crash a strcmp. */
+const char *fa_jstr(json_t *, const char *key);
 /* Binding and tenant ids: [A-Za-z0-9._@+-], 1..64 bytes. */
 int	 fa_validid(const char *);
 

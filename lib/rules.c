@@ -8,6 +8,51 @@
 #include "verb.h"
 
 int
+fa_arg_str(json_t *in, const char *key, size_t max, int need,
+    const char **out)
+{
+	json_t *j = json_object_get(in, key);
+
+	*out = NULL;
+	if (j == NULL || json_is_null(j))
+		return need ? fa_seterr(EX_DATAERR, "no %s given", key) : 0;
+	if (!json_is_string(j) || json_string_length(j) > max ||
+	    strlen(json_string_value(j)) != json_string_length(j))
+		return fa_seterr(EX_DATAERR, "%s: not a string of at most %zu "
+		    "bytes", key, max);
+	*out = json_string_value(j);
+	return 0;
+}
+
+int
+fa_arg_id(json_t *in, const char *key, int need, const char **out)
+{
+	if (fa_arg_str(in, key, 64, need, out) == -1)
+		return -1;
+	if (*out != NULL && !fa_validid(*out))
+		return fa_seterr(EX_DATAERR, "invalid %s name: use 1-64 of A-Z "
+		    "a-z 0-9 . _ @ + -", key);
+	return 0;
+}
+
+int
+fa_arg_int(json_t *in, const char *key, int64_t min, int64_t max,
+    int64_t def, int64_t *out)
+{
+	json_t *j = json_object_get(in, key);
+
+	*out = def;
+	if (j == NULL)
+		return 0;
+	if (!json_is_integer(j) || json_integer_value(j) < min ||
+	    json_integer_value(j) > max)
+		return fa_seterr(EX_DATAERR, "%s: an integer from %lld to %lld",
+		    key, (long long)min, (long long)max);
+	*out = json_integer_value(j);
+	return 0;
+}
+
+int
 fa_fail(struct fa_call *c, int status, const char *fmt, ...)
 {
 	va_list ap;

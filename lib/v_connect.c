@@ -19,21 +19,6 @@
 #define SETTING_LEN	1024
 #define CSRF_LEN	43	/* base64url of an HMAC-SHA256 */
 
-/* The id in member key of the arguments: 0 with *out NULL when it is
- * absent (need 0), -1 when it is not a valid id. */
-static int
-idarg(struct fa_call *c, const char *key, int need, const char **out)
-{
-	json_t *j = json_object_get(c->in, key);
-
-	*out = NULL;
-	if (j == NULL || json_is_null(j))
-		return need ? fa_seterr(EX_DATAERR, "no %s given", key) : 0;
-	if ((*out = json_string_value(j)) == NULL || !fa_validid(*out))
-		return fa_seterr(EX_DATAERR, "invalid %s name", key);
-	return 0;
-}
-
 /* A state travels as the hex of its SHA-256, never as itself: the
  * keeper keeps no state that could finish a connect. */
 static int
@@ -150,8 +135,8 @@ v_state_mint(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int64_t expires;
 	int r;
 
-	if (idarg(c, "binding", 1, &id) == -1 ||
-	    idarg(c, "tenant", 0, &tenant) == -1 || hasharg(c, h) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_id(c->in, "tenant", 0, &tenant) == -1 || hasharg(c, h) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
 		return r;
@@ -222,7 +207,7 @@ v_state_consume(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *j, *b;
 	int r;
 
-	if (idarg(c, "tenant", 0, &tenant) == -1 || hasharg(c, h) == -1)
+	if (fa_arg_id(c->in, "tenant", 0, &tenant) == -1 || hasharg(c, h) == -1)
 		return -1;
 	if ((r = getstate(v, t, h, &j, DB_RMW)) != 0)
 		return r == DB_NOTFOUND ? fa_seterr(EX_DATAERR, "unknown or "
@@ -284,8 +269,8 @@ v_exchange_audit(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	const char *id, *tenant, *ev, *oc, *detail;
 	int i, j;
 
-	if (idarg(c, "binding", 1, &id) == -1 ||
-	    idarg(c, "tenant", 1, &tenant) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_id(c->in, "tenant", 1, &tenant) == -1)
 		return -1;
 	ev = json_string_value(json_object_get(c->in, "event"));
 	oc = json_string_value(json_object_get(c->in, "outcome"));
@@ -314,8 +299,8 @@ v_revoke_look(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b;
 	int r;
 
-	if (idarg(c, "binding", 1, &id) == -1 ||
-	    idarg(c, "tenant", 0, &tenant) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_id(c->in, "tenant", 0, &tenant) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
 		return r;
@@ -364,8 +349,8 @@ v_revoke_wipe(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b;
 	int i, r;
 
-	if (idarg(c, "binding", 1, &id) == -1 ||
-	    idarg(c, "tenant", 0, &tenant) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_id(c->in, "tenant", 0, &tenant) == -1)
 		return -1;
 	up = json_string_value(json_object_get(c->in, "upstream"));
 	for (i = 0; up != NULL && ups[i] != NULL; i++)
@@ -412,7 +397,7 @@ v_dash_list(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *all;
 	int r;
 
-	if (idarg(c, "tenant", 1, &tenant) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1)
 		return -1;
 	all = json_array();
 	if ((r = fa_each_binding(v, t, tenant, listone, all)) != 0) {
@@ -451,8 +436,8 @@ v_dash_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b, *cache, *ev;
 	int r;
 
-	if (idarg(c, "tenant", 1, &tenant) == -1 ||
-	    idarg(c, "binding", 1, &id) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
+	    fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
 		return r;
@@ -494,7 +479,7 @@ v_dash_state(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *j;
 	int r;
 
-	if (idarg(c, "tenant", 1, &tenant) == -1 || hasharg(c, h) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 || hasharg(c, h) == -1)
 		return -1;
 	if ((r = getstate(v, t, h, &j, 0)) != 0)
 		return r == DB_NOTFOUND ? 0 : r;
@@ -521,8 +506,8 @@ v_dash_settings(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b, *cache;
 	int r;
 
-	if (idarg(c, "tenant", 1, &tenant) == -1 ||
-	    idarg(c, "binding", 1, &id) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
+	    fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
 		return r;
@@ -587,8 +572,8 @@ v_dash_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	size_t n;
 	int r;
 
-	if (idarg(c, "tenant", 1, &tenant) == -1 ||
-	    idarg(c, "binding", 1, &id) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
+	    fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	in = json_object_get(c->in, "settings");
 	if (!json_is_object(in) || (n = json_object_size(in)) == 0 ||
@@ -663,7 +648,7 @@ v_csrf_mint(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	char tk[44];
 
 	(void)t;
-	if (idarg(c, "tenant", 1, &tenant) == -1 ||
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
 	    csrf(v, tenant, (long)(fa_now() / 86400), tk) == -1)
 		return -1;
 	return setout(c, "token", json_string(tk));
@@ -679,7 +664,7 @@ v_csrf_check(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int i;
 
 	(void)t;
-	if (idarg(c, "tenant", 1, &tenant) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1)
 		return -1;
 	got = json_string_value(json_object_get(c->in, "token"));
 	for (i = 0; got != NULL && strlen(got) == CSRF_LEN && i < 2; i++) {

@@ -24,54 +24,10 @@
 #define PARTLEN		60000
 #define PART_TTL	3600	/* a part left by a client that died */
 
-/* Arguments are untrusted: each checked whole, or 65. */
-static int
-argint(json_t *in, const char *k, int64_t min, int64_t max, int64_t def,
-    int64_t *out)
-{
-	json_t *j = json_object_get(in, k);
-
-	*out = def;
-	if (j == NULL)
-		return 0;
-	if (!json_is_integer(j) || json_integer_value(j) < min ||
-	    json_integer_value(j) > max)
-		return fa_seterr(EX_DATAERR, "%s: an integer from %lld to %lld",
-		    k, (long long)min, (long long)max);
-	*out = json_integer_value(j);
-	return 0;
-}
-
-/* A string of at most max bytes and no NUL; absent: def. */
-static int
-argstr(json_t *in, const char *k, size_t max, const char *def,
-    const char **out)
-{
-	json_t *j = json_object_get(in, k);
-
-	*out = def;
-	if (j == NULL && def != NULL)
-		return 0;
-	if (!json_is_string(j) || json_string_length(j) > max ||
-	    strlen(json_string_value(j)) != json_string_length(j))
-		return fa_seterr(EX_DATAERR, "%s: a string of at most %zu "
-		    "bytes", k, max);
-	*out = json_string_value(j);
-	return 0;
-}
-
 static int
 ishex(const char *s, size_t len)
 {
 	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
-}
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s != NULL ? s : "";
 }
 
 static int
@@ -118,10 +74,10 @@ tokens_in(json_t *in, struct fa_tokens *tok)
 	const char *a, *r;
 	int64_t e, re;
 
-	if (argstr(in, "access", FA_TOKLEN - 1, NULL, &a) == -1 ||
-	    argstr(in, "refresh", FA_TOKLEN - 1, NULL, &r) == -1 ||
-	    argint(in, "expires_at", 1, INT64_MAX, 0, &e) == -1 ||
-	    argint(in, "refresh_expires_at", 1, INT64_MAX, 0, &re) == -1)
+	if (fa_arg_str(in, "access", FA_TOKLEN - 1, 1, &a) == -1 ||
+	    fa_arg_str(in, "refresh", FA_TOKLEN - 1, 1, &r) == -1 ||
+	    fa_arg_int(in, "expires_at", 1, INT64_MAX, 0, &e) == -1 ||
+	    fa_arg_int(in, "refresh_expires_at", 1, INT64_MAX, 0, &re) == -1)
 		return -1;
 	if (!fa_tokenok(a) || !fa_tokenok(r) || e == 0 || re == 0)
 		return fa_seterr(EX_DATAERR, "tokens: access and refresh "
@@ -155,8 +111,8 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int r;
 
 	id = json_string_value(json_object_get(c->in, "binding"));
-	if (argint(c->in, "force", 0, 2, 0, &force) == -1 ||
-	    argint(c->in, "lease", 1, LEASE_MAX, 60, &secs) == -1)
+	if (fa_arg_int(c->in, "force", 0, 2, 0, &force) == -1 ||
+	    fa_arg_int(c->in, "lease", 1, LEASE_MAX, 60, &secs) == -1)
 		return -1;
 	/* A plain read: the fresh path, before every FreeAgent call, takes
 	 * no write lock; writing the lease upgrades it (a conflict comes
@@ -164,7 +120,7 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if ((r = fa_binding_get(v, t, id, NULL, &b, 0)) != 0)
 		return r;
 	st = json_string_value(json_object_get(b, "status"));
-	json_object_set_new(o, "tenant", json_string(jstr(b, "tenant")));
+	json_object_set_new(o, "tenant", json_string(fa_jstr(b, "tenant")));
 	if (st == NULL || strcmp(st, "connected") != 0) {
 		json_object_set_new(o, "quiet", json_true());
 		done(c, EX_NOPERM, "%s: %s", id, st != NULL &&
@@ -174,7 +130,7 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		goto out;
 	}
 	json_object_set_new(o, "endpoint",
-	    json_string(jstr(b, "token_endpoint")));
+	    json_string(fa_jstr(b, "token_endpoint")));
 	ver = (uint64_t)json_integer_value(json_object_get(b, "tokver"));
 	json_object_set_new(o, "tokver", json_integer((json_int_t)ver));
 	if ((tok = fa_secalloc(sizeof(*tok))) == NULL) {
@@ -225,7 +181,7 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	/* FreeAgent allows refresh_per_minute refreshes per company and
 	 * ip_per_minute requests from us in all: stay under both. */
 	snprintf(rkey, sizeof(rkey), "rate:refresh:%s:%.40s",
-	    jstr(b, "token_endpoint"), jstr(json_object_get(b, "company"),
+	    fa_jstr(b, "token_endpoint"), fa_jstr(json_object_get(b, "company"),
 	    "id"));
 	if ((r = fa_rate_take(v, t, keys, limits, 2, &wait)) != 0)
 		goto out;
@@ -270,11 +226,13 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int r;
 
 	id = json_string_value(json_object_get(c->in, "binding"));
-	if (argint(c->in, "tokver", 0, INT64_MAX, -1, &ver0) == -1 ||
-	    argint(c->in, "rv", 0, 255, -1, &rv) == -1 ||
-	    argint(c->in, "retry_after", INT64_MIN, INT64_MAX, -1, &ra) == -1 ||
-	    argstr(c->in, "message", MAXDETAIL, "", &msg) == -1)
+	if (fa_arg_int(c->in, "tokver", 0, INT64_MAX, -1, &ver0) == -1 ||
+	    fa_arg_int(c->in, "rv", 0, 255, -1, &rv) == -1 ||
+	    fa_arg_int(c->in, "retry_after", INT64_MIN, INT64_MAX, -1, &ra) == -1 ||
+	    fa_arg_str(c->in, "message", MAXDETAIL, 0, &msg) == -1)
 		return -1;
+	if (msg == NULL)
+		msg = "";
 	if (ver0 == -1 || rv == -1)
 		return fa_seterr(EX_DATAERR, "refresh.finish needs tokver "
 		    "and rv");
@@ -308,7 +266,7 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		json_object_del(b, "last_failure");
 		json_object_del(b, "retry_at");
 		if ((r = fa_tokens_put(v, t, id, ver, tok)) == 0)
-			r = fa_audit(v, t, id, jstr(b, "tenant"), "refresh",
+			r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "refresh",
 			    "ok", NULL);
 		json_object_set_new(c->out, "state", json_string("fresh"));
 	} else {
@@ -324,7 +282,7 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		} else {
 			json_object_set_new(b, "retry_at", json_integer(now +
 			    (ra <= 0 ? TEMP_RETRY : ra < 3600 ? ra : 3600)));
-			r = fa_audit(v, t, id, jstr(b, "tenant"), "refresh",
+			r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "refresh",
 			    rv == EX_CONFIG ? "config" : "temporary", "%s",
 			    msg);
 		}
@@ -376,8 +334,8 @@ v_rate_ip(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 static int
 clientargs(struct fa_call *c, const char **ep, const char **client)
 {
-	if (argstr(c->in, "endpoint", FA_NAMELEN - 1, NULL, ep) == -1 ||
-	    argstr(c->in, "client", 64, NULL, client) == -1)
+	if (fa_arg_str(c->in, "endpoint", FA_NAMELEN - 1, 1, ep) == -1 ||
+	    fa_arg_str(c->in, "client", 64, 1, client) == -1)
 		return -1;
 	if (!fa_validname(*ep, FA_NAMELEN) || !ishex(*client, 64))
 		return fa_seterr(EX_DATAERR, "endpoint: a name; client: 64 "
@@ -414,8 +372,8 @@ v_client_worked(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 static void
 apikey(json_t *b, char *key, size_t size)
 {
-	snprintf(key, size, "rate:api:%s:%.40s", jstr(b, "token_endpoint"),
-	    jstr(json_object_get(b, "company"), "id"));
+	snprintf(key, size, "rate:api:%s:%.40s", fa_jstr(b, "token_endpoint"),
+	    fa_jstr(json_object_get(b, "company"), "id"));
 }
 
 /* What fa-prefetch needs of a binding: {"binding", "cache": true for
@@ -430,13 +388,13 @@ v_prefetch_look(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	id = json_string_value(json_object_get(c->in, "binding"));
 	if ((r = fa_binding_get(v, t, id, NULL, &b, 0)) != 0)
 		return r;
-	json_object_set_new(o, "tenant", json_string(jstr(b, "tenant")));
+	json_object_set_new(o, "tenant", json_string(fa_jstr(b, "tenant")));
 	json_object_set_new(o, "endpoint",
-	    json_string(jstr(b, "token_endpoint")));
+	    json_string(fa_jstr(b, "token_endpoint")));
 	json_object_set_new(o, "company",
-	    json_string(jstr(json_object_get(b, "company"), "id")));
+	    json_string(fa_jstr(json_object_get(b, "company"), "id")));
 	json_object_set_new(o, "connected",
-	    json_boolean(strcmp(jstr(b, "status"), "connected") == 0));
+	    json_boolean(strcmp(fa_jstr(b, "status"), "connected") == 0));
 	json_decref(b);
 	if (!json_is_true(json_object_get(c->in, "cache")))
 		return 0;
@@ -491,9 +449,9 @@ v_prefetch_part(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	id = json_string_value(json_object_get(c->in, "binding"));
 	if (!fa_validid(id))
 		return fa_seterr(EX_DATAERR, "invalid binding name");
-	if (argstr(c->in, "upload", 32, NULL, &up) == -1 ||
-	    argint(c->in, "seq", 0, MAXPARTS - 1, -1, &seq) == -1 ||
-	    argstr(c->in, "text", PARTLEN, NULL, &text) == -1)
+	if (fa_arg_str(c->in, "upload", 32, 1, &up) == -1 ||
+	    fa_arg_int(c->in, "seq", 0, MAXPARTS - 1, -1, &seq) == -1 ||
+	    fa_arg_str(c->in, "text", PARTLEN, 1, &text) == -1)
 		return -1;
 	if (!ishex(up, 32) || seq < 0)
 		return fa_seterr(EX_DATAERR, "upload: 32 hex digits; seq");
@@ -550,9 +508,9 @@ assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
 	int r = 0;
 
 	*cache = NULL;
-	if (argstr(in, "text", PARTLEN, NULL, &text) == -1 ||
-	    argint(in, "parts", 0, MAXPARTS, 0, &parts) == -1 ||
-	    (parts > 0 && argstr(in, "upload", 32, NULL, &up) == -1))
+	if (fa_arg_str(in, "text", PARTLEN, 1, &text) == -1 ||
+	    fa_arg_int(in, "parts", 0, MAXPARTS, 0, &parts) == -1 ||
+	    (parts > 0 && fa_arg_str(in, "upload", 32, 1, &up) == -1))
 		return -1;
 	if (up != NULL && !ishex(up, 32))
 		return fa_seterr(EX_DATAERR, "upload: 32 hex digits");
@@ -561,7 +519,7 @@ assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
 		if (i < parts) {
 			partkey(key, sizeof(key), up, i);
 			if ((r = fa_getjson(v->cache, t, key, &p, DB_RMW)) ==
-			    DB_NOTFOUND || (r == 0 && strcmp(jstr(p,
+			    DB_NOTFOUND || (r == 0 && strcmp(fa_jstr(p,
 			    "binding"), id) != 0)) {
 				r = fa_seterr(EX_TEMPFAIL, "%s: part of its "
 				    "reference data went missing; try again",
@@ -571,13 +529,13 @@ assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
 			if (r != 0 || (r = fa_del(v->cache, t, key)) != 0)
 				break;
 		}
-		n = i < parts ? strlen(jstr(p, "text")) : strlen(text);
+		n = i < parts ? strlen(fa_jstr(p, "text")) : strlen(text);
 		if ((nb = realloc(buf, len + n + 1)) == NULL) {
 			r = fa_seterr(1, "out of memory");
 			break;
 		}
 		buf = nb;
-		memcpy(buf + len, i < parts ? jstr(p, "text") : text, n);
+		memcpy(buf + len, i < parts ? fa_jstr(p, "text") : text, n);
 		len += n;
 		json_decref(p);
 		p = NULL;
@@ -587,7 +545,7 @@ assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
 		r = dropstale(v, t);
 	if (r == 0 && ((*cache = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
 	    NULL)) == NULL || !json_is_object(*cache) ||
-	    strcmp(jstr(*cache, "binding"), id) != 0)) {
+	    strcmp(fa_jstr(*cache, "binding"), id) != 0)) {
 		json_decref(*cache);
 		*cache = NULL;
 		r = fa_seterr(EX_DATAERR, "%s: the reference data is not a "
@@ -615,10 +573,12 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 
 	id = json_string_value(json_object_get(c->in, "binding"));
 	mark = json_is_true(json_object_get(c->in, "mark"));
-	if (argstr(c->in, "outcome", 20, NULL, &outcome) == -1 ||
-	    argstr(c->in, "detail", MAXDETAIL, "", &detail) == -1 ||
-	    argint(c->in, "hold", 0, FA_HOLD_MAX, 0, &hold) == -1)
+	if (fa_arg_str(c->in, "outcome", 20, 1, &outcome) == -1 ||
+	    fa_arg_str(c->in, "detail", MAXDETAIL, 0, &detail) == -1 ||
+	    fa_arg_int(c->in, "hold", 0, FA_HOLD_MAX, 0, &hold) == -1)
 		return -1;
+	if (detail == NULL)
+		detail = "";
 	for (i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]) &&
 	    strcmp(outcome, outcomes[i]) != 0; i++)
 		;
@@ -638,7 +598,7 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	}
 	/* Read again under a write lock: disconnected or reconnected
 	 * meanwhile, the 401 says nothing about the binding as it is now. */
-	if (mark && strcmp(jstr(b, "status"), "connected") != 0) {
+	if (mark && strcmp(fa_jstr(b, "status"), "connected") != 0) {
 		mark = 0;
 		outcome = "failed";
 	}
@@ -649,7 +609,7 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 			r = 0;
 	} else
-		r = fa_audit(v, t, id, jstr(b, "tenant"), "prefetch", outcome,
+		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
 		    "%s", detail);
 out:
 	json_decref(cache);
@@ -669,7 +629,7 @@ v_prefetch_stale(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	DBT k, d;
 	int r, g, n = 0;
 
-	if (argint(c->in, "stale", 0, INT64_MAX / 2, -1, &stale) == -1)
+	if (fa_arg_int(c->in, "stale", 0, INT64_MAX / 2, -1, &stale) == -1)
 		return -1;
 	if (stale < 0)
 		return fa_seterr(EX_DATAERR, "prefetch.stale needs stale");
@@ -688,7 +648,7 @@ v_prefetch_stale(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		if (!fa_validid(id) ||
 		    (b = json_loadb(d.data, d.size, 0, NULL)) == NULL)
 			continue;
-		if (strcmp(jstr(b, "status"), "connected") == 0) {
+		if (strcmp(fa_jstr(b, "status"), "connected") == 0) {
 			g = fa_getjson(v->cache, t, id, &ch, 0);
 			if (g == DB_NOTFOUND || (g == 0 && json_integer_value(
 			    json_object_get(ch, "fetched_at")) < before)) {

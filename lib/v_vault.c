@@ -21,55 +21,15 @@
 #define MAXPROBLEMS	1000	/* messages in a rekey or verify answer */
 #define BATCH		100	/* token records a transaction, rekey and verify */
 
-/* A string member, "" when absent: records are ours, but a damaged one
- * must not crash a strcmp. */
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s != NULL ? s : "";
-}
-
 static const char *
 status_of(json_t *b)
 {
-	const char *s = jstr(b, "status");
+	const char *s = fa_jstr(b, "status");
 
 	return *s ? s : "pending";
 }
 
 /* ---- arguments: untrusted, every one checked ---- */
-
-/* An optional string of at most max bytes, no NUL inside: NULL when
- * absent or null. */
-static int
-argstr(struct fa_call *c, const char *key, size_t max, const char **out)
-{
-	json_t *j = json_object_get(c->in, key);
-
-	*out = NULL;
-	if (j == NULL || json_is_null(j))
-		return 0;
-	if (!json_is_string(j) || json_string_length(j) > max ||
-	    strlen(json_string_value(j)) != json_string_length(j))
-		return fa_seterr(EX_DATAERR, "argument %s: not a string of at "
-		    "most %zu bytes", key, max);
-	*out = json_string_value(j);
-	return 0;
-}
-
-/* A required tenant or binding name. */
-static int
-argid(struct fa_call *c, const char *key, const char **out)
-{
-	if (argstr(c, key, 64, out) == -1)
-		return -1;
-	if (*out == NULL || !fa_validid(*out))
-		return fa_seterr(EX_DATAERR, "invalid %s name: use 1-64 of A-Z "
-		    "a-z 0-9 . _ @ + -", key);
-	return 0;
-}
 
 static int
 checkhost(const char *s)
@@ -152,7 +112,7 @@ planof(const struct fa_conf *conf, json_t *t, const struct fa_plan **p)
 	*p = fa_conf_plan(conf, name ? name : conf->default_plan);
 	if (name != NULL && *p == NULL)
 		return fa_seterr(EX_CONFIG, "tenant %s is on plan %s, which %s "
-		    "does not define", jstr(t, "name"), name, conf->path);
+		    "does not define", fa_jstr(t, "name"), name, conf->path);
 	return 0;
 }
 
@@ -169,23 +129,23 @@ count_one(json_t *b, void *a)
 	const char *st = status_of(b), *id;
 	json_t *co;
 
-	if (c->skip != NULL && strcmp(jstr(b, "id"), c->skip) == 0)
+	if (c->skip != NULL && strcmp(fa_jstr(b, "id"), c->skip) == 0)
 		return 0;
 	if (strcmp(st, "disconnected") == 0)
 		return 0;
 	c->bindings++;
 	if ((co = json_object_get(b, "company")) != NULL &&
-	    *(id = jstr(co, "id")) != '\0' && strcmp(st, "pending") != 0)
+	    *(id = fa_jstr(co, "id")) != '\0' && strcmp(st, "pending") != 0)
 		json_object_set_new(c->companies, id,
-		    json_string(*jstr(co, "name") ? jstr(co, "name") : id));
+		    json_string(*fa_jstr(co, "name") ? fa_jstr(co, "name") : id));
 	return 0;
 }
 
 static const char *
 coname(json_t *co, char *buf, size_t sz)
 {
-	snprintf(buf, sz, "\"%s\" (id %s, %s)", jstr(co, "name"),
-	    jstr(co, "id"), jstr(co, "subdomain"));
+	snprintf(buf, sz, "\"%s\" (id %s, %s)", fa_jstr(co, "name"),
+	    fa_jstr(co, "id"), fa_jstr(co, "subdomain"));
 	return buf;
 }
 
@@ -242,9 +202,9 @@ tenant_put(struct fa_vault *v, DB_TXN *t, struct fa_call *c, int create)
 	json_t *j;
 	int r;
 
-	if (argid(c, "tenant", &name) == -1 ||
-	    argstr(c, "plan", FA_NAMELEN - 1, &plan) == -1 ||
-	    argstr(c, "endpoint", FA_NAMELEN - 1, &ep) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &name) == -1 ||
+	    fa_arg_str(c->in, "plan", FA_NAMELEN - 1, 0, &plan) == -1 ||
+	    fa_arg_str(c->in, "endpoint", FA_NAMELEN - 1, 0, &ep) == -1)
 		return -1;
 	if (plan != NULL && *plan != '\0' && checkplan(v->conf, plan) == -1)
 		return -1;
@@ -273,9 +233,9 @@ tenant_put(struct fa_vault *v, DB_TXN *t, struct fa_call *c, int create)
 		json_object_set_new(j, "endpoint", json_string(ep));
 	if ((r = fa_putjson(v->tenants, t, name, j)) == 0)
 		r = fa_audit(v, t, NULL, name, create ? "tenant add" :
-		    "tenant set", "ok", "plan=%s endpoint=%s", *jstr(j, "plan") ?
-		    jstr(j, "plan") : "-", *jstr(j, "endpoint") ?
-		    jstr(j, "endpoint") : "-");
+		    "tenant set", "ok", "plan=%s endpoint=%s", *fa_jstr(j, "plan") ?
+		    fa_jstr(j, "plan") : "-", *fa_jstr(j, "endpoint") ?
+		    fa_jstr(j, "endpoint") : "-");
 	json_decref(j);
 	return r;
 }
@@ -326,10 +286,10 @@ v_binding_add(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *tj, *b;
 	int r;
 
-	if (argid(c, "tenant", &tenant) == -1 ||
-	    argid(c, "binding", &id) == -1 ||
-	    argstr(c, "magento", 1024, &host) == -1 ||
-	    argstr(c, "endpoint", FA_NAMELEN - 1, &ep) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
+	    fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_str(c->in, "magento", 1024, 0, &host) == -1 ||
+	    fa_arg_str(c->in, "endpoint", FA_NAMELEN - 1, 0, &ep) == -1)
 		return -1;
 	if (host == NULL)
 		return fa_seterr(EX_USAGE, "add: magento=HOST is required");
@@ -395,13 +355,13 @@ v_binding_ls(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *a, *tj;
 	int r;
 
-	if (argstr(c, "tenant", 64, &tenant) == -1)
+	if (fa_arg_str(c->in, "tenant", 64, 0, &tenant) == -1)
 		return -1;
 	a = json_array();
 	json_object_set_new(c->out, "bindings", a);
 	if (tenant == NULL)
 		return scanall(v->bindings, t, a);
-	if (argid(c, "tenant", &tenant) == -1)
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1)
 		return -1;
 	if ((r = fa_getjson(v->tenants, t, tenant, &tj, 0)) != 0)
 		return r == DB_NOTFOUND ?
@@ -423,7 +383,7 @@ v_binding_show(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	size_t len;
 	int r;
 
-	if (argid(c, "binding", &id) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, 0)) != 0)
 		return r;
@@ -458,7 +418,7 @@ v_binding_set(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	size_t i, n;
 	int r;
 
-	if (argid(c, "binding", &id) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if (!json_is_array(ch) || (n = json_array_size(ch)) == 0 ||
 	    n > MAXCHANGES)
@@ -495,7 +455,7 @@ v_binding_set(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_object_set_new(b, "updated", json_integer(fa_now()));
 	r = fa_putjson(v->bindings, t, id, b);
 	if (r == 0)
-		r = fa_audit(v, t, id, jstr(b, "tenant"), "set", "ok",
+		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "set", "ok",
 		    "%zu change%s", n, n == 1 ? "" : "s");
 	json_decref(b);
 	return r;
@@ -508,7 +468,7 @@ v_binding_rm(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b;
 	int r;
 
-	if (argid(c, "binding", &id) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_RMW)) != 0)
 		return r;
@@ -518,7 +478,7 @@ v_binding_rm(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (r == 0 && (r = fa_del(v->cache, t, id)) == DB_NOTFOUND)
 		r = 0;
 	if (r == 0)
-		r = fa_audit(v, t, id, jstr(b, "tenant"), "rm", "ok", NULL);
+		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "rm", "ok", NULL);
 	json_decref(b);
 	return r;
 }
@@ -549,7 +509,7 @@ mayconnect(struct fa_vault *v, DB_TXN *t, const char *id, json_t *b,
 {
 	struct count n = { NULL, 0, NULL };
 	const struct fa_plan *p = NULL;
-	const char *tenant = jstr(b, "tenant");
+	const char *tenant = fa_jstr(b, "tenant");
 	char n1[400], n2[400];
 	json_t *old;
 	int r;
@@ -557,13 +517,13 @@ mayconnect(struct fa_vault *v, DB_TXN *t, const char *id, json_t *b,
 	/* The company lock: by id, with the subdomain as a second check;
 	 * never by url, which is the same for every FreeAgent company. */
 	old = json_object_get(b, "company");
-	if (old != NULL && (strcmp(jstr(old, "id"), jstr(co, "id")) != 0 ||
-	    strcmp(jstr(old, "subdomain"), jstr(co, "subdomain")) != 0)) {
+	if (old != NULL && (strcmp(fa_jstr(old, "id"), fa_jstr(co, "id")) != 0 ||
+	    strcmp(fa_jstr(old, "subdomain"), fa_jstr(co, "subdomain")) != 0)) {
 		*refused = refusal(msg, msgsz, "binding %s is locked to "
 		    "FreeAgent company %s; refusing company %s. Pick %s on "
 		    "FreeAgent's consent page, or add a new binding for the "
 		    "other company", id, coname(old, n1, sizeof(n1)),
-		    coname(co, n2, sizeof(n2)), jstr(old, "name"));
+		    coname(co, n2, sizeof(n2)), fa_jstr(old, "name"));
 		return 0;
 	}
 	n.skip = id;
@@ -572,7 +532,7 @@ mayconnect(struct fa_vault *v, DB_TXN *t, const char *id, json_t *b,
 	    (tj != NULL && (r = planof(v->conf, tj, &p)) != 0))
 		goto out;
 	if (p != NULL && p->companies >= 0 && json_object_get(n.companies,
-	    jstr(co, "id")) == NULL &&
+	    fa_jstr(co, "id")) == NULL &&
 	    (long)json_object_size(n.companies) + 1 > p->companies) {
 		*refused = refusal(msg, msgsz, "plan %s allows %ld FreeAgent "
 		    "compan%s; tenant %s already uses %zu", p->name,
@@ -594,7 +554,7 @@ static int
 store(struct fa_vault *v, DB_TXN *t, struct fa_call *c, json_t *bundle,
     json_t *co, const struct fa_tokens *tok)
 {
-	const char *id = jstr(bundle, "binding"), *want = jstr(bundle,
+	const char *id = fa_jstr(bundle, "binding"), *want = fa_jstr(bundle,
 	    "endpoint"), *ep;
 	char tenant[65], was[32], msg[512], n1[400], detail[512];
 	json_t *b, *tj, *again;
@@ -603,7 +563,7 @@ store(struct fa_vault *v, DB_TXN *t, struct fa_call *c, json_t *bundle,
 
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_READ_COMMITTED)) != 0)
 		return r;
-	snprintf(tenant, sizeof(tenant), "%s", jstr(b, "tenant"));
+	snprintf(tenant, sizeof(tenant), "%s", fa_jstr(b, "tenant"));
 	json_decref(b);
 	/* The tenant's turn first (binding.add), then the binding as it is
 	 * now that no other store of the tenant's runs. */
@@ -611,7 +571,7 @@ store(struct fa_vault *v, DB_TXN *t, struct fa_call *c, json_t *bundle,
 	    r != DB_NOTFOUND)
 		return r;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_READ_COMMITTED)) != 0 ||
-	    strcmp(jstr(b, "tenant"), tenant) != 0) {
+	    strcmp(fa_jstr(b, "tenant"), tenant) != 0) {
 		/* Removed, or even added again for another tenant, meanwhile:
 		 * from the start. */
 		json_decref(b);
@@ -710,7 +670,7 @@ v_token_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *b, *j;
 	int r;
 
-	if (argid(c, "binding", &id) == -1)
+	if (fa_arg_id(c->in, "binding", 1, &id) == -1)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, 0)) != 0)
 		return r;
@@ -770,8 +730,8 @@ v_audit_log(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	const char *id;
 	int r;
 
-	if (argstr(c, "binding", 64, &id) == -1 ||
-	    (id != NULL && argid(c, "binding", &id) == -1))
+	if (fa_arg_str(c->in, "binding", 64, 0, &id) == -1 ||
+	    (id != NULL && fa_arg_id(c->in, "binding", 1, &id) == -1))
 		return -1;
 	la.records = json_array();
 	la.damaged = 0;
@@ -981,7 +941,7 @@ rekey_mark(struct fa_vault *v, DB_TXN *t, void *a)
 	r = fa_getjson(v->meta, t, "rekey", &j, DB_RMW);
 	if (r == 0) {
 		f = json_string_value(json_object_get(j, "file"));
-		if (strcmp(jstr(j, "id"), rk->newid) != 0)
+		if (strcmp(fa_jstr(j, "id"), rk->newid) != 0)
 			r = fa_seterr(1, "another rekey (to %s) is unfinished; "
 			    "run fa-vault rekey %s first", f ? f : "?",
 			    f ? f : "?");
@@ -1083,7 +1043,7 @@ rekey_end(struct fa_vault *v, DB_TXN *t, void *a)
 
 	if ((r = fa_getjson(v->meta, t, "rekey", &j, DB_RMW)) != 0)
 		return r == DB_NOTFOUND ? 0 : r;	/* nothing in progress */
-	old = *jstr(j, "old") ? jstr(j, "old") : rk->oldid;
+	old = *fa_jstr(j, "old") ? fa_jstr(j, "old") : rk->oldid;
 	if ((r = fa_del(v->meta, t, "rekey")) == 0)
 		r = fa_audit(v, t, NULL, NULL, "rekey", "ok", "key %s -> %s; "
 		    "%ld resealed", old, rk->newid, rk->done);
@@ -1258,7 +1218,7 @@ v_rekey(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int r;
 
 	(void)t;
-	if (argstr(c, "file", PATH_MAX - 1, &file) == -1)
+	if (fa_arg_str(c->in, "file", PATH_MAX - 1, 0, &file) == -1)
 		return -1;
 	if (file == NULL || file[0] != '/')
 		return fa_seterr(EX_USAGE, "rekey: the new key file must be an "

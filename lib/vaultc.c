@@ -27,14 +27,6 @@
 static int fd = -1;
 static const struct fa_conf *gconf;	/* for fa_gate_vault */
 
-const char *
-fa_jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-
-	return s != NULL ? s : "";
-}
-
 void
 fa_vaultc_close(void)
 {

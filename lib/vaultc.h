@@ -33,7 +33,4 @@ void	 fa_vaultc_close(void);
 struct fa_gate;
 extern const struct fa_gate fa_gate_vault;
 
-/* Convenience for answers: a string member, "" when absent. */
-const char *fa_jstr(json_t *, const char *key);
-
 #endif

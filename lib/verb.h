@@ -56,6 +56,15 @@ int	 fa_fail(struct fa_call *, int status, const char *fmt, ...)
 void	 fa_hook_later(struct fa_call *, const char *binding,
 	    const char *status);
 
+/* Arguments are untrusted: each is checked whole, or the verb fails
+ * with 65. Absent or null: need ? an error : *out NULL (ints: def). */
+int	 fa_arg_str(json_t *in, const char *key, size_t max, int need,
+	    const char **out);
+/* A tenant or binding name (fa_validid). */
+int	 fa_arg_id(json_t *in, const char *key, int need, const char **out);
+int	 fa_arg_int(json_t *in, const char *key, int64_t min, int64_t max,
+	    int64_t def, int64_t *out);
+
 /* The rules, one function each (lib/rules.c). */
 
 /* Binding id's record into *b (json_decref it): 0; DB errors as

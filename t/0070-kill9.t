@@ -53,7 +53,7 @@ while [ $kills -lt 1000 ] && [ $round -le 400 ]; do
 	sleep "0.00$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
 	kill -9 $pids 2>/dev/null
 	for p in $pids; do
-		wait "$p"
+		wait "$p" 2>/dev/null
 		[ $? -eq 137 ] && kills=$((kills + 1))
 	done
 	round=$((round + 1))
