@@ -296,8 +296,9 @@ fail:
 static int
 lockvault(struct fa_vault *v)
 {
+	struct timespec ts = { 0, 2000000L };
 	char path[PATH_MAX], pid[32];
-	int fd, n;
+	int fd, n, i;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/lock",
 	    v->conf->vault_dir) >= sizeof(path))
@@ -306,8 +307,14 @@ lockvault(struct fa_vault *v)
 	    0600)) == -1)
 		return fa_seterr(EX_CONFIG, "%s: %s", path, strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
+		/* The holder writes its pid just after it locks. */
+		for (i = 0; i < 50; i++) {
+			n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			if (strchr(pid, '\n') != NULL)
+				break;
+			nanosleep(&ts, NULL);
+		}
 		pid[strcspn(pid, "\n")] = '\0';
 		close(fd);
 		return fa_seterr(EX_TEMPFAIL, "the vault %s is in use by process %s "
