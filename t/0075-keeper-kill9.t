@@ -49,7 +49,7 @@ while [ $kills -lt 50 ]; do
 		[ -z "$k" ] && sleep 0.01
 	done
 	[ -n "$k" ] || break
-	sleep "0.$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
+	sleep "0.0$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
 	kill -9 "$k" && kills=$((kills + 1))
 	last=$k
 done
