@@ -9,10 +9,10 @@ fa-vault tenant add acme && fa-vault add -t acme b1 magento=x.example &&
     fa-vault add -t acme b2 magento=y.example
 ok $? "a vault with two bindings"
 k=$(cat "$T/vault/lock")
-# Every fdatasync and fsync of the keeper's fails with EIO from now on,
-# the first and every retry Berkeley DB would make.
+# The next fdatasync (and fsync) of the keeper fails with EIO, once: a
+# retry, as Berkeley DB itself would make, would succeed.
 strace -f -qq -o /dev/null -p "$k" -e trace=fdatasync,fsync \
-    -e inject=fdatasync:error=EIO -e inject=fsync:error=EIO &
+    -e inject=fdatasync:error=EIO:when=1 -e inject=fsync:error=EIO:when=1 &
 st=$!
 echo $st >>"$T/pids"
 i=0
@@ -30,7 +30,7 @@ while alive "$k"; do
 	i=$((i + 1)); [ $i -lt 1000 ] || break; sleep 0.01
 done
 ! alive "$k"; ok $? "the keeper exited"
-wait $st 2>/dev/null
+kill $st 2>/dev/null; wait $st 2>/dev/null
 expect 0 "the next request is served" fa-vault show b2
 [ "$(cat "$T/vault/lock")" != "$k" ]; ok $? "by a new keeper"
 expect 0 "which finds the vault consistent" fa-vault verify
