@@ -168,7 +168,7 @@ FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
 	fuzz/seal fuzz/http fuzz/bundle fuzz/proto
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
 	fuzz/obj/seal.o fuzz/obj/url.o fuzz/obj/http.o fuzz/obj/oauth.o \
-	fuzz/obj/cgi.o fuzz/obj/proto.o fuzz/obj/exec.o
+	fuzz/obj/cgi.o fuzz/obj/proto.o fuzz/obj/exec.o fuzz/obj/vault.o
 FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
 	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000 \
 	proto:300000
@@ -192,7 +192,7 @@ fuzz/bundle: fuzz/bundle.c
 fuzz/proto: fuzz/proto.c
 $(FUZZ): $(FUZZOBJ) lib/*.h
 	$(FUZZCC) $(FUZZFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) -Ilib \
-	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS)
+	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
 check-fuzz: deps $(FUZZ)
 	@mkdir -p fuzz/scratch; fail=0; for tr in $(FUZZRUNS); do \

@@ -11,7 +11,7 @@
 
 #include "seal.h"
 #include "secmem.h"
-#include "proto.h"
+#include "vault.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
