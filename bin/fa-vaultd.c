@@ -61,7 +61,9 @@ static const struct fa_verb *tables[] = {
 static struct fa_vault vault;
 static struct fa_conf *conf;		/* the one in force; under conflock */
 static struct stat confst;		/* what it was loaded from */
-static pthread_rwlock_t conflock = PTHREAD_RWLOCK_INITIALIZER;
+/* Every request reads under it; a config reload and a rekey write, and
+ * must not wait forever behind a steady stream of requests. */
+static pthread_rwlock_t conflock;
 static uid_t users[MAXUSERS];		/* vault_users, resolved */
 static int nusers;
 static int foreground, lsock = -1, nconn;
@@ -653,6 +655,7 @@ main(int argc, char *argv[])
 	struct sigaction sa;
 	pthread_t th;
 	sigset_t stopset;
+	pthread_rwlockattr_t rwattr;
 	const char *confpath = NULL;
 	int ch, ready = -1, nul, sig;
 
@@ -687,6 +690,10 @@ main(int argc, char *argv[])
 		ready = detach();
 	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);
 	json_object_seed(0);
+	pthread_rwlockattr_init(&rwattr);
+	pthread_rwlockattr_setkind_np(&rwattr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&conflock, &rwattr);
 	if (fa_vault_open(&vault, conf, FA_VAULT_CREATE) == -1)
 		fail(ready);
 	if ((lsock = listensock(conf)) == -1) {
