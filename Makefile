@@ -83,7 +83,7 @@ demo: deps
 	$(MAKE) all
 	./t/demo
 
-# make bench: the figures of BENCH.md, about 15 minutes; not run by CI.
+# make bench: the figures of BENCH.md, about 20 minutes; not run by CI.
 # BIG: the bindings of the big vault of figure 2. BENCHDEBS: the build's
 # and the stand-in's, and wrk pass gnupg time eatmydata strace (README).
 BIG = 1000000
