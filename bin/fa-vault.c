@@ -136,25 +136,6 @@ kv(const char *arg, char *k, size_t ksz)
 	return eq + 1;
 }
 
-/* rename(2) is durable only once its directory is. */
-static void
-syncdir(const char *file)
-{
-	char dir[PATH_MAX], *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) == -1 || fsync(fd) == -1)
-		err(1, "%s", dir);
-	close(fd);
-}
-
 /* ---- the vault ---- */
 
 /* The keeper opens an empty vault_dir with create, and refuses one
@@ -183,7 +164,8 @@ cmd_keygen(int argc, char *argv[])
 		usage();
 	if (fa_writekey(argv[1]) == -1)
 		fa_die();
-	syncdir(argv[1]);
+	if (fa_syncdir(argv[1]) == -1)
+		fa_die();
 	return 0;
 }
 

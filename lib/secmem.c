@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,4 +274,25 @@ fa_readsecret(const char *path)
 		return NULL;
 	}
 	return s;
+}
+
+int
+fa_syncdir(const char *file)
+{
+	char dir[PATH_MAX], *slash;
+	int fd, r = 0;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(fd) == -1)
+		r = fa_seterr(1, "%s: %s", dir, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return r;
 }

@@ -14,6 +14,8 @@ void	*fa_secalloc(size_t);		/* locked, guarded, zeroed; NULL on failure */
 void	 fa_secfree(void *);		/* wipes, gives back */
 int	 fa_readkey(const char *path, unsigned char key[FA_KEYLEN]);
 int	 fa_writekey(const char *path);
+/* Syncs the directory of file: a rename(2) in it is durable only then. */
+int	 fa_syncdir(const char *file);
 /* Reads a whole small secret file (client secret) into secure memory,
  * trailing newline removed; the file must not be group/world readable. */
 char	*fa_readsecret(const char *path);

@@ -1051,28 +1051,6 @@ rekey_end(struct fa_vault *v, DB_TXN *t, void *a)
 	return r;
 }
 
-/* rename(2) is durable only once its directory is. */
-static int
-syncdir(const char *file)
-{
-	char dir[PATH_MAX], *slash;
-	int fd, r = 0;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((slash = strrchr(dir, '/')) == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fsync(fd) == -1)
-		r = fa_seterr(1, "%s: %s", dir, strerror(errno));
-	if (fd != -1)
-		close(fd);
-	return r;
-}
-
 /* Puts the new key where master_key_file points, keeping the old one
  * beside it as FILE.old (a backup of the vault may still need it). The
  * copy must be the key the records were sealed with: a file changed
@@ -1122,7 +1100,7 @@ installkey(const struct fa_conf *conf, const char *newfile,
 		r = fa_seterr(1, "installing the new key as %s: %s", mk,
 		    strerror(errno));
 	else
-		r = syncdir(mk);
+		r = fa_syncdir(mk);
 out:
 	fa_secfree(got);
 	fa_secfree(key);
