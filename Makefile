@@ -103,7 +103,8 @@ bench:
 
 check: deps
 	$(MAKE) all
-	prove -j2 t/
+	rm -f .fails
+	FA_FAILS=`pwd`/.fails prove -j2 t/ || ./t/fails .fails
 	$(MAKE) check-asan
 	$(MAKE) check-fuzz
 
@@ -123,7 +124,7 @@ check-asan: deps
 	ASAN_OPTIONS=log_path=`pwd`/.asan/log/asan \
 	LSAN_OPTIONS=suppressions=`pwd`/t/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=`pwd`/.asan/log/ubsan:print_stacktrace=1 \
-	    prove -j2 t/
+	FA_FAILS=`pwd`/.asan/fails prove -j2 t/ || ./t/fails .asan/fails .asan/log
 	@# Reports, not warnings ("Unable to get registers from thread"
 	@# when LeakSanitizer meets a thread that is going away).
 	@if grep -l 'ERROR: \|runtime error' .asan/log/* >/dev/null 2>&1; \

@@ -61,6 +61,7 @@ static const struct fa_verb *tables[] = {
 static struct fa_vault vault;
 static struct fa_conf *conf;		/* the one in force; under conflock */
 static struct stat confst;		/* what it was loaded from */
+static char confpath[PATH_MAX];		/* its path, which never changes */
 /* Every request reads under it; a config reload and a rekey write, and
  * must not wait forever behind a steady stream of requests. */
 static pthread_rwlock_t conflock;
@@ -121,23 +122,29 @@ resolveusers(const struct fa_conf *c)
 static void
 reload(void)
 {
+	static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
 	struct fa_conf *c;
 	struct stat st;
 
-	if (stat(conf->path, &st) == -1 || (st.st_mtim.tv_sec ==
+	/* One thread looks at a time, and only it replaces conf: another
+	 * thread's look must not read conf as it is freed. */
+	pthread_mutex_lock(&mx);
+	if (stat(confpath, &st) == -1 || (st.st_mtim.tv_sec ==
 	    confst.st_mtim.tv_sec && st.st_mtim.tv_nsec ==
 	    confst.st_mtim.tv_nsec && st.st_size == confst.st_size &&
-	    st.st_ino == confst.st_ino))
+	    st.st_ino == confst.st_ino)) {
+		pthread_mutex_unlock(&mx);
 		return;
+	}
+	confst = st;
 	pthread_rwlock_wrlock(&conflock);
 	if ((c = malloc(sizeof(*c))) == NULL)
 		goto out;
-	if (fa_conf_load(c, conf->path) == -1 || resolveusers(c) == -1) {
+	if (fa_conf_load(c, confpath) == -1 || resolveusers(c) == -1) {
 		logmsg(LOG_ERR, "%s; keeping the config loaded before",
 		    fa_errmsg());
 		free(c);
 		(void)resolveusers(conf);
-		confst = st;
 		goto out;
 	}
 	memcpy(c->vault_dir, conf->vault_dir, sizeof(c->vault_dir));
@@ -147,9 +154,9 @@ reload(void)
 	free(conf);
 	conf = c;
 	vault.conf = c;
-	confst = st;
 out:
 	pthread_rwlock_unlock(&conflock);
+	pthread_mutex_unlock(&mx);
 }
 
 static const struct fa_verb *
@@ -656,7 +663,7 @@ main(int argc, char *argv[])
 	pthread_t th;
 	sigset_t stopset;
 	pthread_rwlockattr_t rwattr;
-	const char *confpath = NULL;
+	const char *cfarg = NULL;
 	int ch, ready = -1, nul, sig;
 
 	if (fa_secure_init() == -1)
@@ -664,7 +671,7 @@ main(int argc, char *argv[])
 	while ((ch = getopt(argc, argv, "c:f")) != -1) {
 		switch (ch) {
 		case 'c':
-			confpath = optarg;
+			cfarg = optarg;
 			break;
 		case 'f':
 			foreground = 1;
@@ -683,9 +690,10 @@ main(int argc, char *argv[])
 	started = time(NULL);
 	if ((conf = malloc(sizeof(*conf))) == NULL)
 		err(1, NULL);
-	if (fa_conf_load(conf, confpath) == -1 || resolveusers(conf) == -1)
+	if (fa_conf_load(conf, cfarg) == -1 || resolveusers(conf) == -1)
 		fa_die();
-	(void)stat(conf->path, &confst);
+	snprintf(confpath, sizeof(confpath), "%s", conf->path);
+	(void)stat(confpath, &confst);
 	if (!foreground)
 		ready = detach();
 	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);

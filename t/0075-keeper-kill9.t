@@ -5,6 +5,7 @@
 # refresh token is lost (the vault holds one FreeAgent still honours,
 # and the next refresh works); verify passes.
 . "$(dirname "$0")/lib.sh"
+noleakcheck
 
 mkvault >/dev/null 2>&1
 standin
@@ -63,7 +64,14 @@ sort "$T/stored" >"$T/want"
 [ "$(wc -l <"$T/want")" -ge 20 ]; ok $? "stores acknowledged: $(wc -l <"$T/want")"
 missing=$(comm -23 "$T/want" "$T/present")
 [ -z "$missing" ]; ok $? "every acknowledged store is there"
-[ -z "$missing" ] || echo "# missing: $missing"
+if [ -n "$missing" ]; then	# what became of them
+	for b in $(echo "$missing" | head -n 3); do
+		echo "$b: $(grep -c "^$b\$" "$T/added") add(s) acknowledged"
+		fa-vault show $b 2>&1 | cut -c1-200
+		fa-vault log $b 2>&1 | cut -c1-200
+	done >"$T/missing"
+	diag "$T/missing"
+fi
 jq -r .id "$T/ls" | sort >"$T/ids"
 missing=$(sort "$T/added" | comm -23 - "$T/ids")
 [ -z "$missing" ]; ok $? "every acknowledged add is there"
