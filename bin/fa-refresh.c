@@ -3,6 +3,7 @@
  * (fa-vaultd(8)), which keeps the tokens and the lease: this process
  * asks FreeAgent and hands the keeper what it said. */
 #include <err.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +28,8 @@
 
 static struct fa_conf conf;
 /* How long a lease holds: the worst case of the requests it covers (a
- * grant and a probe each, in as many rounds as the batch needs). */
+ * grant and a probe each: its own, and, held, the rounds of its window;
+ * see struct pump). */
 static long leasesecs;
 
 enum { FRESH, BUSY, LEASED, DONE };
@@ -49,6 +51,8 @@ struct job {
 	char		 client[65];	/* fa_client_hash of the client used */
 	char		 form[FA_TOKLEN * 3 + 64];
 	long		 retry_after;
+	struct fa_http	 req;		/* its token request */
+	long		 seq;		/* the pump's count at its result */
 };
 
 static void __attribute__((noreturn))
@@ -188,100 +192,167 @@ jerr(struct job *j, int rv, const char *fmt, ...)
 	j->rv = rv;
 }
 
-/* Runs the token requests of the leased jobs, n at a time in parallel,
- * and commits each result. */
-static void
-refresh(struct job **jobs, int n)
+/* ---- the token requests: a pump ----
+ * Leased jobs come from a source; their requests run refresh_concurrency
+ * at once; each result is committed as it comes, and the slot it frees
+ * starts the next job at once.
+ *
+ * A 401 that the probe could not pin on the grant: the client is good,
+ * and so the grant refused, only if this client got tokens within a
+ * window of refresh_concurrency x 4 results around it, or it is the
+ * only such answer in the window and the client worked in the last day.
+ * Many at once with no success is what a revoked client secret looks
+ * like: 78, nobody marked. Such a job is held (with its lease) until an
+ * answer decides it or its window closes. */
+struct pump {
+	struct job	*(*source)(void *);	/* the next leased job */
+	void		 (*sink)(struct job *, void *);	/* one is done */
+	void		*arg;
+	struct job	**held;		/* oldest first */
+	int		 nheld;
+	int		 window;
+	long		 seq;			/* results so far */
+	long		 lastok[FA_MAXEP];	/* seq of each endpoint's last */
+};
+
+#define JOB(r)	((struct job *)((char *)(r) - offsetof(struct job, req)))
+
+/* Its request, or -1 and the failure in the job. */
+static int
+prep(struct job *j)
 {
-	struct fa_http *reqs;
 	const struct fa_endpoint *e;
-	int i, k = 0, *map;
 
-	if ((reqs = calloc(n, sizeof(*reqs))) == NULL ||
-	    (map = calloc(n, sizeof(*map))) == NULL)
+	if ((e = fa_conf_endpoint(&conf, j->endpoint)) == NULL) {
+		jerr(j, EX_CONFIG, "%s: its tokens are for endpoint %s, which "
+		    "%s no longer defines", j->id, j->endpoint, conf.path);
+		return -1;
+	}
+	if ((j->secret = fa_client_secret(&conf, e)) == NULL) {
+		jerr(j, FA_GRANT_CLIENT, "%s: %s", j->id, fa_errmsg());
+		return -1;
+	}
+	snprintf(j->form, sizeof(j->form),
+	    "grant_type=refresh_token&refresh_token=");
+	if (fa_urlencode(j->form, sizeof(j->form), j->tok->refresh)) {
+		jerr(j, 1, "%s: refresh token too long", j->id);
+		return -1;
+	}
+	fa_client_hash(e, j->secret, j->client);
+	fa_grant_req(&j->req, &conf, e, j->form, j->secret);
+	return 0;
+}
+
+/* The job's result to the keeper; its secrets wiped. */
+static void
+settle(struct pump *p, struct job *j)
+{
+	fa_http_free(&j->req);
+	sodium_memzero(j->form, sizeof(j->form));
+	finish(j);
+	fa_secfree(j->secret);
+	j->secret = NULL;
+	p->sink(j, p->arg);
+}
+
+static int
+epindex(const struct job *j)
+{
+	const struct fa_endpoint *e = fa_conf_endpoint(&conf, j->endpoint);
+
+	return e != NULL ? (int)(e - conf.ep) : 0;
+}
+
+static void
+refused(struct job *j)
+{
+	j->rv = FA_GRANT_REFUSED;
+	snprintf(j->msg, sizeof(j->msg), "%s: %s refused the grant (HTTP "
+	    "401) while its client is good", j->id, j->req.url);
+}
+
+/* Settles the held jobs: those of endpoint ep (-1: all), or those whose
+ * window has closed. */
+static void
+decide(struct pump *p, int ep, int closed)
+{
+	struct job *j;
+	int i, k, e, amb[FA_MAXEP] = { 0 };
+
+	for (i = 0; i < p->nheld; i++)
+		amb[epindex(p->held[i])]++;
+	for (i = 0, k = 0; i < p->nheld; i++) {
+		j = p->held[i];
+		e = epindex(j);
+		if ((ep != -1 && e != ep) || (closed &&
+		    p->seq - j->seq < p->window)) {
+			p->held[k++] = j;
+			continue;
+		}
+		if ((p->lastok[e] > 0 && p->lastok[e] >= j->seq - p->window) ||
+		    (amb[e] == 1 && fa_gate_vault.known(j->endpoint,
+		    j->client)))
+			refused(j);
+		settle(p, j);
+	}
+	p->nheld = k;
+}
+
+static struct fa_http *
+pumpnext(void *arg)
+{
+	struct pump *p = arg;
+	struct job *j;
+
+	while ((j = p->source(p->arg)) != NULL) {
+		if (prep(j) == 0)
+			return &j->req;
+		settle(p, j);
+	}
+	return NULL;
+}
+
+static void
+pumpdone(struct fa_http *r, void *arg)
+{
+	struct pump *p = arg;
+	struct job *j = JOB(r);
+	int e = epindex(j);
+
+	j->seq = ++p->seq;
+	j->rv = fa_grant_res(&conf, &fa_gate_vault, fa_conf_endpoint(&conf,
+	    j->endpoint), r, j->secret, j->tok, &j->retry_after, 0);
+	if (j->rv == FA_GRANT_OK) {
+		fa_gate_vault.worked(j->endpoint, j->client);
+		p->lastok[e] = j->seq;
+		settle(p, j);
+		decide(p, e, 0);	/* its held 401s were the grants' */
+	} else {
+		snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id, fa_errmsg());
+		if (j->rv == FA_GRANT_CLIENT && r->status == 401)
+			p->held[p->nheld++] = j;
+		else
+			settle(p, j);
+	}
+	decide(p, -1, 1);
+}
+
+static void
+pump(struct job *(*source)(void *), void (*sink)(struct job *, void *),
+    void *arg)
+{
+	struct pump p;
+
+	memset(&p, 0, sizeof(p));
+	p.source = source;
+	p.sink = sink;
+	p.arg = arg;
+	p.window = (int)conf.refresh_concurrency * 4;
+	if ((p.held = calloc(p.window + 1, sizeof(*p.held))) == NULL)
 		errx(1, "out of memory");
-	for (i = 0; i < n; i++) {
-		struct job *j = jobs[i];
-
-		if (j->state != LEASED)
-			continue;
-		if ((e = fa_conf_endpoint(&conf, j->endpoint)) == NULL) {
-			jerr(j, EX_CONFIG, "%s: its tokens are for endpoint "
-			    "%s, which %s no longer defines", j->id,
-			    j->endpoint, conf.path);
-			continue;
-		}
-		if ((j->secret = fa_client_secret(&conf, e)) == NULL) {
-			jerr(j, FA_GRANT_CLIENT, "%s: %s", j->id, fa_errmsg());
-			continue;
-		}
-		snprintf(j->form, sizeof(j->form),
-		    "grant_type=refresh_token&refresh_token=");
-		if (fa_urlencode(j->form, sizeof(j->form), j->tok->refresh)) {
-			jerr(j, 1, "%s: refresh token too long", j->id);
-			continue;
-		}
-		fa_client_hash(e, j->secret, j->client);
-		fa_grant_req(&reqs[k], &conf, e, j->form, j->secret);
-		map[k++] = i;
-	}
-	if (k > 0)
-		(void)fa_http_run(reqs, k, (int)conf.refresh_concurrency);
-	for (i = 0; i < k; i++) {
-		struct job *j = jobs[map[i]];
-
-		e = fa_conf_endpoint(&conf, j->endpoint);
-		j->rv = fa_grant_res(&conf, &fa_gate_vault, e, &reqs[i],
-		    j->secret, j->tok, &j->retry_after, 0);
-		if (j->rv == FA_GRANT_OK)
-			fa_gate_vault.worked(j->endpoint, j->client);
-		if (j->rv != FA_GRANT_OK)
-			snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
-			    fa_errmsg());
-	}
-	/* A 401 that the probe could not pin on the grant: the client is
-	 * good, and so the grant refused, only if this client got tokens in
-	 * this very batch, or it is the only such answer and the client
-	 * worked in the last day. Many at once with no success is what a
-	 * revoked client secret looks like: 78, nobody marked. */
-	for (i = 0; i < k; i++) {
-		struct job *j = jobs[map[i]];
-		int x, okhere = 0, amb = 0;
-
-		if (j->rv != FA_GRANT_CLIENT || reqs[i].status != 401)
-			continue;
-		for (x = 0; x < k; x++) {
-			struct job *o = jobs[map[x]];
-
-			if (strcmp(o->endpoint, j->endpoint) != 0)
-				continue;
-			okhere |= o->rv == FA_GRANT_OK;
-			amb += o->rv == FA_GRANT_CLIENT &&
-			    reqs[x].status == 401;
-		}
-		if (okhere || (amb == 1 && fa_gate_vault.known(j->endpoint,
-		    j->client))) {
-			j->rv = FA_GRANT_REFUSED;
-			snprintf(j->msg, sizeof(j->msg), "%s: %s refused the "
-			    "grant (HTTP 401) while its client is good", j->id,
-			    reqs[i].url);
-		}
-	}
-	for (i = 0; i < k; i++) {
-		fa_http_free(&reqs[i]);
-		sodium_memzero(jobs[map[i]]->form, sizeof(jobs[map[i]]->form));
-	}
-	for (i = 0; i < n; i++) {
-		struct job *j = jobs[i];
-
-		if (j->state != LEASED)
-			continue;
-		finish(j);
-		fa_secfree(j->secret);
-		j->secret = NULL;
-	}
-	free(reqs);
-	free(map);
+	fa_http_stream((int)conf.refresh_concurrency, pumpnext, pumpdone, &p);
+	decide(&p, -1, 0);
+	free(p.held);
 }
 
 static void
@@ -293,11 +364,26 @@ waitfor(struct job *j, int try)
 	nanosleep(&ts, NULL);
 }
 
+static struct job *
+onlyone(void *arg)
+{
+	struct job **jp = arg, *j = *jp;
+
+	*jp = NULL;
+	return j;
+}
+
+static void
+nosink(struct job *j, void *arg)
+{
+	(void)j;
+	(void)arg;
+}
+
 static int
 one(const char *id, int force, int print)
 {
-	struct job j;
-	struct job *jp = &j;
+	struct job j, *only;
 	time_t start = time(NULL);
 	int try, waited = 0;
 
@@ -310,7 +396,8 @@ one(const char *id, int force, int print)
 		if (take(&j) == -1)
 			fa_die();
 		if (j.state == LEASED) {
-			refresh(&jp, 1);
+			only = &j;
+			pump(onlyone, nosink, &only);
 			if (j.state == FRESH)
 				break;
 			/* A short Retry-After is worth waiting out, once. */
@@ -360,56 +447,92 @@ one(const char *id, int force, int print)
 	return 0;
 }
 
+/* The sweep: every binding due by the index, each job taken (leased)
+ * only when a slot is free for its request. */
+struct sweep {
+	json_t		*ids;
+	size_t		 next;
+	struct job	**free;		/* a stack of idle jobs */
+	int		 nfree;
+	int		 failed;
+};
+
+static void
+report(struct sweep *sw, struct job *j)
+{
+	/* Not connected (needs_reconnect ...) is not news. */
+	if (j->state == DONE && j->rv != 0 && !j->quiet) {
+		fprintf(stderr, "fa-refresh: %s\n", j->msg);
+		sw->failed++;
+	}
+	sodium_memzero(j->tok, sizeof(*j->tok));
+	sw->free[sw->nfree++] = j;
+}
+
+static struct job *
+sweepnext(void *arg)
+{
+	struct sweep *sw = arg;
+	struct fa_tokens *tok;
+	struct job *j;
+
+	while (sw->next < json_array_size(sw->ids)) {
+		j = sw->free[--sw->nfree];
+		tok = j->tok;
+		memset(j, 0, sizeof(*j));
+		j->tok = tok;
+		snprintf(j->id, sizeof(j->id), "%s",
+		    json_string_value(json_array_get(sw->ids, sw->next++)));
+		j->force = 2;	/* due by the index; honour retry_at */
+		if (take(j) == -1) {
+			j->state = DONE;
+			j->rv = fa_errstatus();
+			snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
+			    fa_errmsg());
+		}
+		if (j->state == LEASED)
+			return j;
+		report(sw, j);
+	}
+	return NULL;
+}
+
+static void
+sweepsink(struct job *j, void *arg)
+{
+	report(arg, j);
+}
+
 static int
 sweep(void)
 {
-	json_t *a, *ids;
-	struct job *jobs, **batch;
-	int n, i, k, chunk, failed = 0;
+	struct sweep sw;
+	struct job *jobs;
+	json_t *a;
+	int i, n;
 
 	if (fa_ask(&conf, "refresh.due", NULL, &a) == -1)
 		fa_die();
-	ids = json_object_get(a, "ids");
-	n = (int)json_array_size(ids);
-	chunk = (int)conf.refresh_concurrency * 4;
-	if ((jobs = calloc(chunk, sizeof(*jobs))) == NULL ||
-	    (batch = calloc(chunk, sizeof(*batch))) == NULL)
+	memset(&sw, 0, sizeof(sw));
+	sw.ids = json_object_get(a, "ids");
+	/* In flight, and held for their window (see struct pump). */
+	n = (int)conf.refresh_concurrency * 5 + 1;
+	if ((jobs = calloc(n, sizeof(*jobs))) == NULL ||
+	    (sw.free = calloc(n, sizeof(*sw.free))) == NULL)
 		errx(1, "out of memory");
-	for (i = 0; i < n; i += chunk) {
-		for (k = 0; k < chunk && i + k < n; k++) {
-			struct job *j = &jobs[k];
-
-			memset(j, 0, sizeof(*j));
-			snprintf(j->id, sizeof(j->id), "%s",
-			    json_string_value(json_array_get(ids, i + k)));
-			j->force = 2;	/* due by the index; honour retry_at */
-			if ((j->tok = fa_secalloc(sizeof(*j->tok))) == NULL)
-				errx(1, "out of secure memory");
-			if (take(j) == -1) {
-				j->state = DONE;
-				j->rv = fa_errstatus();
-				snprintf(j->msg, sizeof(j->msg), "%s: %s",
-				    j->id, fa_errmsg());
-			}
-			batch[k] = j;
-		}
-		refresh(batch, k);
-		for (k = 0; k < chunk && i + k < n; k++) {
-			struct job *j = &jobs[k];
-
-			/* Not connected (needs_reconnect …) is not news. */
-			if (j->state == DONE && j->rv != 0 && !j->quiet) {
-				fprintf(stderr, "fa-refresh: %s\n", j->msg);
-				failed++;
-			}
-			fa_secfree(j->tok);
-		}
+	for (i = 0; i < n; i++) {
+		if ((jobs[i].tok = fa_secalloc(sizeof(*jobs[i].tok))) == NULL)
+			errx(1, "out of secure memory");
+		sw.free[sw.nfree++] = &jobs[i];
 	}
+	pump(sweepnext, sweepsink, &sw);
+	for (i = 0; i < n; i++)
+		fa_secfree(jobs[i].tok);
 	json_decref(a);
 	free(jobs);
-	free(batch);
+	free(sw.free);
 	fa_vaultc_close();
-	return failed ? 1 : 0;
+	return sw.failed ? 1 : 0;
 }
 
 int

@@ -35,8 +35,6 @@ static struct {
 	void		(*slist_free_all)(struct curl_slist *);
 } c;
 
-static int peak;
-
 static int
 load(void)
 {
@@ -207,98 +205,130 @@ fail(struct fa_http *r, int err, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-fa_http_run(struct fa_http *r, int n, int parallel)
+static void
+reset(struct fa_http *r)
 {
-	struct curl_slist **hdrs;
-	CURL **h;
-	CURLM *m;
-	CURLMsg *msg;
-	struct fa_http *done;
-	int i, next = 0, running = 0, left, still, rv = 0;
+	r->err = 0;
+	r->errmsg[0] = '\0';
+	r->status = 0;
+	r->ctype[0] = r->next[0] = '\0';
+	r->badlink = 0;
+	r->retry_after = r->total = -1;
+	r->len = 0;
+	if (r->max == 0)
+		r->max = 1 << 20;
+	r->curl = r->hdrs = NULL;
+}
 
-	for (i = 0; i < n; i++)
-		r[i].err = 0;
-	if (load() == -1)
-		goto early;
-	for (i = 0; i < n; i++) {
-		r[i].err = 0;
-		r[i].errmsg[0] = '\0';
-		r[i].status = 0;
-		r[i].ctype[0] = r[i].next[0] = '\0';
-		r[i].badlink = 0;
-		r[i].retry_after = r[i].total = -1;
-		r[i].len = 0;
-		if (r[i].max == 0)
-			r[i].max = 1 << 20;
-		if (!fa_url_allowed(r[i].url)) {
-			fa_seterr(EX_CONFIG, "refusing %s: not https, and not plain "
-			    "http to a loopback address", r[i].url);
-			goto early;
+/* One multi handle for the whole stream: a connection is kept for the
+ * next request to the same host. */
+void
+fa_http_stream(int parallel, struct fa_http *(*next)(void *),
+    void (*done)(struct fa_http *, void *), void *arg)
+{
+	CURLM *m = NULL;
+	CURLMsg *msg;
+	struct fa_http *r;
+	int running = 0, more = 1, still, left, ended;
+
+	if (load() == -1 || (m = c.multi_init()) == NULL) {
+		if (m == NULL && c.dl != NULL)
+			fa_seterr(1, "out of memory");
+		/* Nothing can be sent: each request carries the failure. */
+		while ((r = next(arg)) != NULL) {
+			reset(r);
+			fail(r, fa_errstatus(), "%s", fa_errmsg());
+			done(r, arg);
 		}
+		return;
 	}
-	h = calloc(n, sizeof(*h));
-	hdrs = calloc(n, sizeof(*hdrs));
-	if (h == NULL || hdrs == NULL || (m = c.multi_init()) == NULL) {
-		free(h);
-		free(hdrs);
-		fa_seterr(1, "out of memory");
-		goto early;
-	}
-	if (parallel < 1)
-		parallel = 1;
-	do {
-		while (running < parallel && next < n) {
-			if ((h[next] = setup(&r[next], &hdrs[next])) == NULL) {
-				fail(&r[next], 1, "out of memory");
-				next++;
+	for (;;) {
+		while (more && running < (parallel > 0 ? parallel : 1)) {
+			if ((r = next(arg)) == NULL) {
+				more = 0;
+				break;
+			}
+			reset(r);
+			if (!fa_url_allowed(r->url))
+				fail(r, EX_CONFIG, "refusing %s: not https, and "
+				    "not plain http to a loopback address",
+				    r->url);
+			else if ((r->curl = setup(r,
+			    (struct curl_slist **)&r->hdrs)) == NULL)
+				fail(r, 1, "out of memory");
+			if (r->curl == NULL) {
+				c.slist_free_all(r->hdrs);
+				r->hdrs = NULL;
+				done(r, arg);
 				continue;
 			}
-			c.multi_add_handle(m, h[next]);
-			next++;
+			c.multi_add_handle(m, r->curl);
 			running++;
 		}
-		if (running > peak)
-			peak = running;
+		if (running == 0)
+			break;
 		c.multi_perform(m, &still);
+		ended = 0;
 		while ((msg = c.multi_info_read(m, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
+			ended++;
 			c.easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&done);
-			if (done->err == 65)
-				fail(done, 65, "%s: response larger than %zu "
-				    "bytes", done->url, done->max);
+			    (char **)&r);
+			if (r->err == 65)
+				fail(r, 65, "%s: response larger than %zu "
+				    "bytes", r->url, r->max);
 			else if (msg->data.result != CURLE_OK)
-				fail(done, 75, "%s: %s", done->url,
+				fail(r, 75, "%s: %s", r->url,
 				    c.easy_strerror(msg->data.result));
 			else
 				c.easy_getinfo(msg->easy_handle,
-				    CURLINFO_RESPONSE_CODE, &done->status);
-			c.multi_remove_handle(m, msg->easy_handle);
+				    CURLINFO_RESPONSE_CODE, &r->status);
+			c.multi_remove_handle(m, r->curl);
+			c.easy_cleanup(r->curl);
+			c.slist_free_all(r->hdrs);
+			r->curl = r->hdrs = NULL;
 			running--;
+			/* May take a while (a commit, a probe): the other
+			 * transfers go on in the kernel meanwhile. */
+			done(r, arg);
 		}
-		if (running > 0)
+		/* A slot just freed is filled before we wait. */
+		if (running > 0 && (ended == 0 || !more))
 			c.multi_poll(m, NULL, 0, 1000, NULL);
-	} while (running > 0 || next < n);
-	for (i = 0; i < n; i++) {
-		if (h[i] != NULL)
-			c.easy_cleanup(h[i]);
-		c.slist_free_all(hdrs[i]);
-		if (r[i].err != 0 && rv == 0)
-			rv = fa_seterr(r[i].err, "%s", r[i].errmsg);
 	}
 	c.multi_cleanup(m);
-	free(h);
-	free(hdrs);
-	return rv;
-early:
-	/* Nothing was sent: every request carries the one failure. */
-	for (i = 0; i < n; i++) {
-		r[i].err = fa_errstatus();
-		snprintf(r[i].errmsg, sizeof(r[i].errmsg), "%s", fa_errmsg());
-	}
-	return -1;
+}
+
+struct batch {
+	struct fa_http	*r;
+	int		 n, i, rv;
+};
+
+static struct fa_http *
+batchnext(void *arg)
+{
+	struct batch *b = arg;
+
+	return b->i < b->n ? &b->r[b->i++] : NULL;
+}
+
+static void
+batchdone(struct fa_http *r, void *arg)
+{
+	struct batch *b = arg;
+
+	if (r->err != 0 && b->rv == 0)
+		b->rv = fa_seterr(r->err, "%s", r->errmsg);
+}
+
+int
+fa_http_run(struct fa_http *r, int n, int parallel)
+{
+	struct batch b = { r, n, 0, 0 };
+
+	fa_http_stream(parallel, batchnext, batchdone, &b);
+	return b.rv;
 }
 
 void
@@ -313,10 +343,4 @@ int
 fa_http_isjson(const struct fa_http *r)
 {
 	return strncasecmp(r->ctype, "application/json", 16) == 0;
-}
-
-int
-fa_http_peak(void)
-{
-	return peak;
 }

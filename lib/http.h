@@ -36,12 +36,21 @@ struct fa_http {
 	int		 badlink;
 	long		 retry_after;	/* seconds, -1 if absent */
 	long		 total;		/* X-Total-Count, -1 if absent */
+	/* private: the transfer while it runs */
+	void		*curl;
+	void		*hdrs;
 };
 
 /* Runs n requests, at most `parallel` at once. Returns 0 if every request
  * got an answer (look at each status), else -1 with the first failure
  * set; r[i].err says which. */
 int	 fa_http_run(struct fa_http *r, int n, int parallel);
+/* Runs the requests next() hands out (NULL: no more), at most
+ * `parallel` at once, and hands each to done() as it completes; the
+ * slot it frees goes to the next request at once. A request that
+ * cannot be sent goes to done() with err set. */
+void	 fa_http_stream(int parallel, struct fa_http *(*next)(void *),
+	    void (*done)(struct fa_http *, void *), void *arg);
 void	 fa_http_free(struct fa_http *);
 /* libcurl's callbacks, arg a struct fa_http: a body chunk (bounded by
  * max) and one header line (Content-Type, Link, Retry-After,
@@ -50,7 +59,5 @@ size_t	 fa_http_onbody(char *, size_t, size_t, void *);
 size_t	 fa_http_onheader(char *, size_t, size_t, void *);
 /* 1 if the response is JSON by its Content-Type. */
 int	 fa_http_isjson(const struct fa_http *);
-/* The highest number of requests fa_http_run had in flight at once. */
-int	 fa_http_peak(void);
 
 #endif

@@ -71,6 +71,24 @@ ctl POST config '{"invalid_grant_style":"html401","access_ttl":200,"rate_limits"
 fa-vault ls | jq -r 'select(.status == "connected") | .id' | while read -r b; do
 	fa-refresh -f "$b"
 done
+# A slot freed by one refresh starts the next at once: while one token
+# request hangs, the 16 other due bindings go through the other slot;
+# nothing waits for a batch to end.
+echo "refresh_concurrency = 2" >>"$FA_CONFIG"
+before=$(count grant:refresh_token)
+ctl POST fault '{"path":"/v2/token_endpoint","kind":"timeout","seconds":8}' >/dev/null
+fa-refresh --due >/dev/null 2>"$T/err" &
+sweep=$!
+while kill -0 $sweep 2>/dev/null &&
+    [ $(( $(count grant:refresh_token) - before )) -lt 17 ]; do :; done
+ctl GET stats >"$T/stats"; echo >>"$T/stats"
+[ $(( $(jq -r '.requests["grant:refresh_token"]' "$T/stats") - before )) -eq 17 ] &&
+    [ "$(jq .hanging "$T/stats")" -eq 1 ]
+ok $? "all 17 requests made while one hung"
+diag "$T/stats"
+wait $sweep
+[ "$(grep -c 'b[0-9]*:' "$T/err")" -eq 1 ]; ok $? "and only the hung one failed"
+diag "$T/err"
 ctl GET fixture | jq -c '.clients[0].client_secret = "rotated-away"' >"$T/fx"
 ctl POST fixture "$(cat "$T/fx")" >/dev/null
 fa-refresh --due >/dev/null 2>"$T/err"

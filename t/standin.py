@@ -13,7 +13,8 @@ faulted, delayed or rate limited.
 
 Standard library only; binds 127.0.0.1 only.  Control API (JSON bodies):
 
-    GET  /_control/stats              {"requests":{...},"max_inflight":N,"inflight":N}
+    GET  /_control/stats              {"requests":{...},"max_inflight":N,"inflight":N,
+                                       "hanging":N (requests in a "timeout" fault now)}
     POST /_control/reset   {"tokens":bool}   counters, faults, config, consent,
                                       clock and rate windows back to defaults
     GET|POST /_control/config  {key: value, ...}   merged; see DEFAULT_CONFIG
@@ -235,6 +236,7 @@ class State:
         self.closed = {}
         self.counts = {}
         self.inflight = getattr(self, "inflight", 0)    # requests still running
+        self.hanging = getattr(self, "hanging", 0)      # of which in hang()
         self.max_inflight = self.inflight
         self.offset = 0.0
         self.windows = {}
@@ -588,7 +590,13 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "reset":
             return self.reset_connection()
         if kind == "timeout":
-            return self.hang(f.get("seconds", 60))
+            with self.st.lock:
+                self.st.hanging += 1
+            try:
+                return self.hang(f.get("seconds", 60))
+            finally:
+                with self.st.lock:
+                    self.st.hanging -= 1
 
     def reset_connection(self):
         sock = self.connection
@@ -897,7 +905,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 raise json_reply(200, {"requests": dict(st.counts),
                                        "max_inflight": st.max_inflight,
-                                       "inflight": st.inflight})
+                                       "inflight": st.inflight,
+                                       "hanging": st.hanging})
         if p == "reset" and m == "POST":
             body = self.cjson()
             with st.lock:
