@@ -566,21 +566,27 @@ static const char *const paymethods[] = { "checkmo", "banktransfer",
 static const char *const ptypes[] = { "simple", "configurable", "virtual",
 	"downloadable", "bundle", "grouped", NULL };
 
-/* <select name=NAME> of the array's members (value key, label key),
- * the current choice selected. */
+/* <select name=NAME> of the choices (dash.settings): VALS as [value,
+ * label, ...] pairs, or, with stride 1, values that are their labels;
+ * only the pairs IDX lists, if it is not NULL. The current one is
+ * selected. */
 static void
-dropdown(const char *name, json_t *items, const char *vk, const char *lk,
+dropdown(const char *name, json_t *vals, int stride, json_t *idx,
     const char *cur)
 {
-	json_t *it;
-	size_t i;
+	const char *v, *l;
+	size_t i, k, n = idx != NULL ? json_array_size(idx) :
+	    json_array_size(vals) / stride;
 
 	printf("<select name=\"%s\"><option value=\"\">(none)</option>", name);
-	json_array_foreach(items, i, it) {
-		const char *v = json_is_string(it) ? json_string_value(it) :
-		    fa_jstr(it, vk);
-		const char *l = json_is_string(it) ? v : fa_jstr(it, lk);
-
+	for (i = 0; i < n; i++) {
+		k = idx != NULL ? (size_t)json_integer_value(json_array_get(idx,
+		    i)) : i;
+		v = json_string_value(json_array_get(vals, k * stride));
+		l = json_string_value(json_array_get(vals, k * stride +
+		    stride - 1));
+		if (v == NULL || l == NULL)
+			continue;
 		fputs("<option value=\"", stdout);
 		fa_html(stdout, v);
 		fputs(strcmp(v, cur) == 0 ? "\" selected>" : "\">", stdout);
@@ -677,25 +683,25 @@ settings_page(const char *id, const char *method)
 	fa_html(stdout, tk);
 	fputs("\"><p>Default income category ", stdout);
 	dropdown("default_income_category", json_object_get(cache,
-	    "income_categories"), "url", "description", fa_jstr(set,
+	    "income_categories"), 2, NULL, fa_jstr(set,
 	    "default_income_category"));
 	fputs("</p><p>Default bank account ", stdout);
 	dropdown("default_bank_account", json_object_get(cache,
-	    "bank_accounts"), "url", "name", fa_jstr(set,
-	    "default_bank_account"));
+	    "bank_accounts"), 2, NULL, fa_jstr(set, "default_bank_account"));
 	fputs("</p><h2>Payment methods</h2>\n", stdout);
 	for (i = 0; paymethods[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "pay_%s", paymethods[i]);
 		printf("<p>%s ", paymethods[i]);
-		dropdown(key, json_object_get(cache, "payment_targets"),
-		    "url", "name", fa_jstr(set, key));
+		dropdown(key, json_object_get(cache, "bank_accounts"), 2,
+		    json_object_get(cache, "payment_targets"), fa_jstr(set,
+		    key));
 		fputs("</p>\n", stdout);
 	}
 	fputs("<h2>Item types</h2>\n", stdout);
 	for (i = 0; ptypes[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "item_%s", ptypes[i]);
 		printf("<p>%s ", ptypes[i]);
-		dropdown(key, json_object_get(cache, "item_types"), "", "",
+		dropdown(key, json_object_get(cache, "item_types"), 1, NULL,
 		    fa_jstr(set, key));
 		fputs("</p>\n", stdout);
 	}

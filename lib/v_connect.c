@@ -495,13 +495,51 @@ v_dash_state(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 /* The settings page: {"tenant", "binding"} -> {"binding": {"id",
  * "magento", "settings"}, "cache": the lists it offers, absent before
  * the first fetch}. */
+/* The choices a settings form offers, flat, so that the page holds no
+ * more than it shows: a list of categories or accounts as [value,
+ * label, value, label, ...] (a category has a dozen members more); the
+ * payment targets as the indexes of the accounts that take payments;
+ * the item types as they are. */
+static json_t *
+pairs(json_t *l, const char *vk, const char *lk)
+{
+	json_t *a = json_array(), *it;
+	size_t k;
+
+	json_array_foreach(l, k, it) {
+		json_array_append_new(a, json_string(fa_jstr(it, vk)));
+		json_array_append_new(a, json_string(fa_jstr(it, lk)));
+	}
+	return a;
+}
+
+static json_t *
+choices(json_t *cache)
+{
+	json_t *banks = json_object_get(cache, "bank_accounts"), *targets,
+	    *idx = json_array(), *b, *t;
+	size_t i, k;
+
+	/* payment_targets: the accounts that are not hidden (fa_refcache) */
+	targets = json_object_get(cache, "payment_targets");
+	json_array_foreach(banks, i, b)
+		json_array_foreach(targets, k, t)
+			if (strcmp(fa_jstr(t, "url"), fa_jstr(b, "url")) == 0) {
+				json_array_append_new(idx, json_integer(i));
+				break;
+			}
+	return json_pack("{s:o,s:o,s:o,s:O*}", "income_categories",
+	    pairs(json_object_get(cache, "income_categories"), "url",
+	    "description"), "bank_accounts", pairs(banks, "url", "name"),
+	    "payment_targets", idx, "item_types", json_object_get(cache,
+	    "item_types"));
+}
+
 static int
 v_dash_settings(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
 	static const char *const bkeys[] = { "id", "magento", "settings",
 		NULL };
-	static const char *const ckeys[] = { "income_categories",
-		"bank_accounts", "payment_targets", "item_types", NULL };
 	const char *id, *tenant;
 	json_t *b, *cache;
 	int r;
@@ -517,7 +555,7 @@ v_dash_settings(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return r;
 	if ((r = fa_getjson(v->cache, t, id, &cache, 0)) != 0)
 		return r == DB_NOTFOUND ? 0 : r;
-	r = setout(c, "cache", pick(cache, ckeys));
+	r = setout(c, "cache", choices(cache));
 	json_decref(cache);
 	return r;
 }

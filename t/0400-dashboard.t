@@ -126,6 +126,27 @@ bank1=$(jq -r '.bank_accounts[0].name' "$T/cache1")
 like "$T/b" "$cat1" "the income categories dropdown has FreeAgent's categories"
 like "$T/b" "$bank1" "the bank account dropdown has FreeAgent's accounts"
 like "$T/b" '>Hours<' "the item-type map offers FreeAgent's item types"
+# Each dropdown offers exactly its list: the payment methods' the
+# accounts that take payments, so never a hidden one.
+options() {	# options NAME: the values the dropdown NAME offers
+	sed -n "s/.*<select name=\"$1\">\([^/]*\(\/[^s][^/]*\)*\)<\/select>.*/\1/p" "$T/b" |
+	    grep -o 'option value="[^"]*"' | sed 's/.*value="\([^"]*\)"/\1/' |
+	    grep .
+}
+options pay_checkmo >"$T/opts"
+jq -r '.payment_targets[].url' "$T/cache1" >"$T/want"
+jq -r '.bank_accounts[] | select(.status == "hidden") | .url' "$T/cache1" >"$T/hidden"
+cmp -s "$T/opts" "$T/want" && [ -s "$T/hidden" ] && ! grep -qxF -f "$T/hidden" "$T/opts"
+ok $? "a payment method's dropdown: the payment targets, no hidden account"
+options default_income_category >"$T/opts"
+jq -r '.income_categories[].url' "$T/cache1" | cmp -s - "$T/opts"
+ok $? "the income category dropdown: every category, once"
+options default_bank_account >"$T/opts"
+jq -r '.bank_accounts[].url' "$T/cache1" | cmp -s - "$T/opts"
+ok $? "the bank account dropdown: every account, once"
+options item_bundle >"$T/opts"
+jq -r '.item_types[]' "$T/cache1" | cmp -s - "$T/opts"
+ok $? "an item type dropdown: every item type, once"
 stok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
 [ "$(get other:pw-o /dashboard/settings/b1)" = 404 ]; ok $? "another tenant's settings: 404"
 caturl=$(jq -r '.income_categories[2].url' "$T/cache1")
