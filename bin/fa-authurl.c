@@ -27,7 +27,7 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct fa_conf conf;
+	static struct fa_conf conf;
 	const struct fa_endpoint *e;
 	const char *confpath = NULL, *tenant = NULL, *binding, *ep;
 	char state[FA_STATELEN + 1], hex[65], url[2048];

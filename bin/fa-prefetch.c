@@ -229,6 +229,98 @@ apitake(struct bind *x)
 	return r;
 }
 
+struct fetch {
+	struct bind			*x;
+	const struct fa_endpoint	*e;
+	const char			*tok;
+	struct chain			*c;
+	struct fa_http			 r[NCHAIN];	/* a chain's page */
+	int				 busy[NCHAIN];
+	int				 rv, waited;
+};
+
+/* The next page of a chain that is not waiting for one: each chain runs
+ * on as soon as its page is in, on connections kept open. */
+static struct fa_http *
+fetchnext(void *arg)
+{
+	struct fetch *f = arg;
+	struct fa_http *r;
+	int i;
+
+	for (i = 0; f->rv == 0 && i < NCHAIN; i++) {
+		if (f->c[i].done || f->busy[i])
+			continue;
+		if (apitake(f->x) == -1) {
+			f->rv = fa_errstatus();
+			return NULL;
+		}
+		r = &f->r[i];
+		memset(r, 0, sizeof(*r));
+		r->method = "GET";
+		r->url = f->c[i].url;
+		r->bearer = f->tok;
+		r->max = 4 << 20;
+		r->timeout = conf.http_timeout;
+		f->busy[i] = 1;
+		return r;
+	}
+	return NULL;
+}
+
+static void
+fetchdone(struct fa_http *r, void *arg)
+{
+	struct fetch *f = arg;
+	struct chain *ch = &f->c[r - f->r];
+	const struct fa_endpoint *e = f->e;
+
+	f->busy[r - f->r] = 0;
+	if (f->rv != 0)
+		;
+	else if (r->err != 0)
+		f->rv = fa_seterr(r->err == EX_CONFIG ? EX_CONFIG :
+		    EX_TEMPFAIL, "%s; try again later", r->errmsg);
+	else if (r->status == 401)
+		f->rv = fa_seterr(EX_NOPERM, "%s: FreeAgent refused a fresh "
+		    "access token (HTTP 401): access was revoked in FreeAgent",
+		    ch->url);
+	/* A short Retry-After is waited out, once, and the page asked
+	 * again. */
+	else if (r->status == 429 && !f->waited && r->retry_after >= 0 &&
+	    r->retry_after <= FA_RETRY_WAIT) {
+		f->waited = 1;
+		sleep((unsigned)r->retry_after);
+	} else if (r->status == 429 && r->retry_after >= 0) {
+		/* Kept: no process asks before it is over. */
+		f->x->hold = r->retry_after;
+		f->rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP 429, FreeAgent asks "
+		    "to wait %ld s; try again later", ch->url, r->retry_after);
+	} else if (r->status != 200 || !fa_http_isjson(r) || r->badlink)
+		f->rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld%s; try again "
+		    "later", ch->url, r->status, r->badlink ? ", malformed "
+		    "Link header" : "");
+	else if (fa_page(r->body, r->len, ch->member, ch->items,
+	    &ch->doc) == -1)
+		f->rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld, %s; try again "
+		    "later", ch->url, r->status, fa_errmsg());
+	else {
+		ch->pages++;
+		if (r->next[0] == '\0')
+			ch->done = 1;
+		/* The token goes only where FreeAgent is. */
+		else if (ch->pages == MAXPAGES || strncmp(r->next, e->base_url,
+		    strlen(e->base_url)) != 0 || strchr("/?",
+		    r->next[strlen(e->base_url)]) == NULL ||
+		    !fa_url_allowed(r->next))
+			f->rv = fa_seterr(EX_TEMPFAIL, "%s: too many pages, or "
+			    "a next page elsewhere", ch->url);
+		else
+			snprintf(ch->url, sizeof(ch->url), "%s", r->next);
+	}
+	fa_http_free(r);
+}
+
 /* Fetches everything; returns 0 with x->newcache set, or the status. */
 static int
 fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
@@ -243,99 +335,23 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 		{ "/bank_accounts?view=paypal_accounts&per_page=100",
 		    "bank_accounts", "", NULL, NULL, 0, 0 },
 	};
-	struct fa_http r[NCHAIN];
-	int map[NCHAIN], i, k, rv = 0, waited = 0;
-	long wait;
+	struct fetch f;
 	json_t *banks;
+	int i;
 
+	memset(&f, 0, sizeof(f));
+	f.x = x;
+	f.e = e;
+	f.tok = tok;
+	f.c = c;
 	for (i = 0; i < NCHAIN; i++) {
 		snprintf(c[i].url, sizeof(c[i].url), "%s%s", e->base_url,
 		    c[i].path);
 		c[i].items = json_array();
 	}
-	for (;;) {
-		for (i = k = 0; i < NCHAIN; i++) {
-			if (c[i].done)
-				continue;
-			if (apitake(x) == -1) {
-				rv = fa_errstatus();
-				goto out;
-			}
-			memset(&r[k], 0, sizeof(r[k]));
-			r[k].method = "GET";
-			r[k].url = c[i].url;
-			r[k].bearer = tok;
-			r[k].max = 4 << 20;
-			r[k].timeout = conf.http_timeout;
-			map[k++] = i;
-		}
-		if (k == 0)
-			break;
-		(void)fa_http_run(r, k, NCHAIN);
-		wait = -1;
-		for (i = 0; i < k; i++) {
-			struct chain *ch = &c[map[i]];
-
-			if (rv == 0 && r[i].err != 0)
-				rv = fa_seterr(r[i].err == EX_CONFIG ?
-				    EX_CONFIG : EX_TEMPFAIL, "%s; try again "
-				    "later", r[i].errmsg);
-			else if (rv == 0 && r[i].status == 401)
-				rv = fa_seterr(EX_NOPERM, "%s: FreeAgent "
-				    "refused a fresh access token (HTTP 401): "
-				    "access was revoked in FreeAgent", ch->url);
-			/* A short Retry-After is waited out, once, and the
-			 * page asked again. */
-			else if (rv == 0 && r[i].status == 429 && !waited &&
-			    r[i].retry_after >= 0 &&
-			    r[i].retry_after <= FA_RETRY_WAIT) {
-				if (r[i].retry_after > wait)
-					wait = r[i].retry_after;
-			} else if (rv == 0 && r[i].status == 429 &&
-			    r[i].retry_after >= 0) {
-				/* Kept: no process asks before it is over. */
-				x->hold = r[i].retry_after;
-				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP 429, "
-				    "FreeAgent asks to wait %ld s; try again "
-				    "later", ch->url, r[i].retry_after);
-			}
-			else if (rv == 0 && (r[i].status != 200 ||
-			    !fa_http_isjson(&r[i]) || r[i].badlink))
-				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld%s; "
-				    "try again later", ch->url, r[i].status,
-				    r[i].badlink ? ", malformed Link header" :
-				    "");
-			else if (rv == 0 && fa_page(r[i].body, r[i].len,
-			    ch->member, ch->items, &ch->doc) == -1)
-				rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld, %s; "
-				    "try again later", ch->url, r[i].status,
-				    fa_errmsg());
-			else if (rv == 0) {
-				ch->pages++;
-				if (r[i].next[0] == '\0')
-					ch->done = 1;
-				/* The token goes only where FreeAgent is. */
-				else if (ch->pages == MAXPAGES ||
-				    strncmp(r[i].next, e->base_url,
-				    strlen(e->base_url)) != 0 ||
-				    strchr("/?", r[i].next[strlen(e->base_url)])
-				    == NULL || !fa_url_allowed(r[i].next))
-					rv = fa_seterr(EX_TEMPFAIL, "%s: too "
-					    "many pages, or a next page "
-					    "elsewhere", ch->url);
-				else
-					snprintf(ch->url, sizeof(ch->url), "%s",
-					    r[i].next);
-			}
-			fa_http_free(&r[i]);
-		}
-		if (rv != 0)
-			goto out;
-		if (wait >= 0) {
-			waited = 1;
-			sleep((unsigned)wait);
-		}
-	}
+	fa_http_stream(NCHAIN, fetchnext, fetchdone, &f);
+	if (f.rv != 0)
+		goto out;
 	banks = json_array();
 	for (i = 2; i < NCHAIN; i++)
 		json_array_extend(banks, c[i].items);
@@ -343,14 +359,14 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 	    banks);
 	json_decref(banks);
 	if (x->newcache == NULL)
-		rv = fa_seterr(EX_TEMPFAIL, "the company document is "
+		f.rv = fa_seterr(EX_TEMPFAIL, "the company document is "
 		    "malformed");
 out:
 	for (i = 0; i < NCHAIN; i++) {
 		json_decref(c[i].items);
 		json_decref(c[i].doc);
 	}
-	return rv == -1 ? fa_errstatus() : rv;
+	return f.rv == -1 ? fa_errstatus() : f.rv;
 }
 
 /* Prefetches one binding; returns its exit status, message on failure. */

@@ -25,6 +25,7 @@
 #include "vaultc.h"
 
 #define FINISH_SECS	30	/* to commit rotated tokens, keepers dying */
+#define FORMLEN		(FA_TOKLEN * 3 + 64)	/* a grant's body */
 
 static struct fa_conf conf;
 /* How long a lease holds: the worst case of the requests it covers (a
@@ -49,7 +50,7 @@ struct job {
 	struct fa_tokens *tok;
 	char		*secret;
 	char		 client[65];	/* fa_client_hash of the client used */
-	char		 form[FA_TOKLEN * 3 + 64];
+	char		*form;		/* the grant's body: secret */
 	long		 retry_after;
 	struct fa_http	 req;		/* its token request */
 	long		 seq;		/* the pump's count at its result */
@@ -232,9 +233,12 @@ prep(struct job *j)
 		jerr(j, FA_GRANT_CLIENT, "%s: %s", j->id, fa_errmsg());
 		return -1;
 	}
-	snprintf(j->form, sizeof(j->form),
-	    "grant_type=refresh_token&refresh_token=");
-	if (fa_urlencode(j->form, sizeof(j->form), j->tok->refresh)) {
+	if ((j->form = fa_secalloc(FORMLEN)) == NULL) {
+		jerr(j, 1, "%s: out of secure memory", j->id);
+		return -1;
+	}
+	snprintf(j->form, FORMLEN, "grant_type=refresh_token&refresh_token=");
+	if (fa_urlencode(j->form, FORMLEN, j->tok->refresh)) {
 		jerr(j, 1, "%s: refresh token too long", j->id);
 		return -1;
 	}
@@ -248,7 +252,8 @@ static void
 settle(struct pump *p, struct job *j)
 {
 	fa_http_free(&j->req);
-	sodium_memzero(j->form, sizeof(j->form));
+	fa_secfree(j->form);
+	j->form = NULL;
 	finish(j);
 	fa_secfree(j->secret);
 	j->secret = NULL;

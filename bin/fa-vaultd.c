@@ -138,7 +138,7 @@ reload(void)
 	}
 	confst = st;
 	pthread_rwlock_wrlock(&conflock);
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	if (fa_conf_load(c, confpath) == -1 || resolveusers(c) == -1) {
 		logmsg(LOG_ERR, "%s; keeping the config loaded before",
@@ -688,7 +688,7 @@ main(int argc, char *argv[])
 	 * its reader waiting for as long as we live. */
 	close_range(3, ~0U, 0);
 	started = time(NULL);
-	if ((conf = malloc(sizeof(*conf))) == NULL)
+	if ((conf = calloc(1, sizeof(*conf))) == NULL)
 		err(1, NULL);
 	if (fa_conf_load(conf, cfarg) == -1 || resolveusers(conf) == -1)
 		fa_die();
@@ -697,7 +697,6 @@ main(int argc, char *argv[])
 	if (!foreground)
 		ready = detach();
 	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);
-	json_object_seed(0);
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -52,15 +52,13 @@ static const struct key {
 
 static const char *curfile = "";
 
-/* Clears what is in use, not the whole 120 KiB: an endpoint or plan
- * slot is cleared when a line first names it (the fresh-token path
- * would otherwise fault in every page of it). */
+/* c is zeroed (conf.h); an endpoint or plan slot is cleared again when
+ * a line first names it. Clearing the whole 120 KiB here would fault
+ * in every page of it on the fresh-token path. */
 static void
 defaults(struct fa_conf *c)
 {
-	memset(c, 0, offsetof(struct fa_conf, ep));
 	c->nep = 2;
-	memset(c->ep, 0, c->nep * sizeof(c->ep[0]));
 	c->nplan = 0;
 	strcpy(c->default_endpoint, "production");
 	strcpy(c->default_plan, "default");

@@ -50,7 +50,8 @@ struct fa_conf {
 	int	nplan;
 };
 
-/* path NULL: $FA_CONFIG, else the compiled-in default. */
+/* path NULL: $FA_CONFIG, else the compiled-in default. The struct must
+ * start zeroed (static, or from calloc) and be loaded once. */
 int			 fa_conf_load(struct fa_conf *, const char *path);
 /* Parses one line (exported for the fuzzer); lineno for messages. */
 int			 fa_conf_line(struct fa_conf *, char *line, int lineno);

@@ -229,7 +229,7 @@ fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 	CURLM *m = NULL;
 	CURLMsg *msg;
 	struct fa_http *r;
-	int running = 0, more = 1, still, left, ended;
+	int running = 0, still, left, ended;
 
 	if (load() == -1 || (m = c.multi_init()) == NULL) {
 		if (m == NULL && c.dl != NULL)
@@ -243,11 +243,8 @@ fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 		return;
 	}
 	for (;;) {
-		while (more && running < (parallel > 0 ? parallel : 1)) {
-			if ((r = next(arg)) == NULL) {
-				more = 0;
-				break;
-			}
+		while (running < (parallel > 0 ? parallel : 1) &&
+		    (r = next(arg)) != NULL) {
 			reset(r);
 			if (!fa_url_allowed(r->url))
 				fail(r, EX_CONFIG, "refusing %s: not https, and "
@@ -293,8 +290,8 @@ fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 			 * transfers go on in the kernel meanwhile. */
 			done(r, arg);
 		}
-		/* A slot just freed is filled before we wait. */
-		if (running > 0 && (ended == 0 || !more))
+		/* A slot just freed is offered to next() before we wait. */
+		if (running > 0 && ended == 0)
 			c.multi_poll(m, NULL, 0, 1000, NULL);
 	}
 	c.multi_cleanup(m);

@@ -45,10 +45,12 @@ struct fa_http {
  * got an answer (look at each status), else -1 with the first failure
  * set; r[i].err says which. */
 int	 fa_http_run(struct fa_http *r, int n, int parallel);
-/* Runs the requests next() hands out (NULL: no more), at most
- * `parallel` at once, and hands each to done() as it completes; the
- * slot it frees goes to the next request at once. A request that
- * cannot be sent goes to done() with err set. */
+/* Runs the requests next() hands out, at most `parallel` at once, and
+ * hands each to done() as it completes; the slot it frees is offered
+ * to next() at once. next() returns NULL when it has nothing now (a
+ * done() may give it more); the stream ends when nothing runs and
+ * next() has nothing. A request that cannot be sent goes to done()
+ * with err set. */
 void	 fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 	    void (*done)(struct fa_http *, void *), void *arg);
 void	 fa_http_free(struct fa_http *);
