@@ -66,7 +66,7 @@ usage(void)
 static pid_t
 spawn(const char *prog, const char *opt, const char *id, int out)
 {
-	char path[PATH_MAX], *argv[6];
+	char path[PATH_MAX], *argv[7];
 	posix_spawn_file_actions_t fa;
 	int e, i = 0;
 	pid_t pid;
@@ -80,6 +80,7 @@ spawn(const char *prog, const char *opt, const char *id, int out)
 	}
 	if (opt != NULL)
 		argv[i++] = (char *)opt;
+	argv[i++] = "--";
 	argv[i++] = (char *)id;
 	argv[i] = NULL;
 	posix_spawn_file_actions_init(&fa);

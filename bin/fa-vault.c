@@ -102,7 +102,7 @@ checkname(const char *what, const char *s)
 {
 	if (!fa_validname(s, 65))
 		errx(EX_DATAERR, "invalid %s \"%.64s\": use 1-64 of A-Z a-z 0-9 "
-		    ". _ @ + -", what, s);
+		    ". _ @ + -, a letter or digit first", what, s);
 }
 
 static void

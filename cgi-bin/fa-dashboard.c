@@ -288,7 +288,7 @@ connect_page(const char *method)
 	struct fa_query q;
 	const char *id = NULL, *tok = NULL;
 	char body[FA_QMAXLEN + 1], out[4096], cookie[256], tk[CSRF_LEN + 1];
-	char *argv[6];
+	char *argv[7];
 	json_t *j;
 	int st;
 
@@ -324,8 +324,9 @@ connect_page(const char *method)
 	argv[1] = "-j";
 	argv[2] = "-t";
 	argv[3] = (char *)tenant;
-	argv[4] = (char *)id;
-	argv[5] = NULL;
+	argv[4] = "--";
+	argv[5] = (char *)id;
+	argv[6] = NULL;
 	st = run(argv, -1, out, sizeof(out));
 	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
@@ -370,7 +371,7 @@ callback_page(void)
 	struct fa_query q;
 	const char *st = NULL, *qs = getenv("QUERY_STRING");
 	char cbuf[64], out[512], binding[65];
-	char *ex[4], *store[3], *pre[3];
+	char *ex[4], *store[3], *pre[4];
 	int p[2], rs, rx;
 	pid_t pid;
 
@@ -421,8 +422,9 @@ callback_page(void)
 	 * here is not the connect's: the page shows the cache's age. */
 	if (fa_validname(binding, 65)) {
 		pre[0] = "fa-prefetch";
-		pre[1] = binding;
-		pre[2] = NULL;
+		pre[1] = "--";
+		pre[2] = binding;
+		pre[3] = NULL;
 		(void)run(pre, -1, out, sizeof(out));
 	}
 	redirect("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
@@ -524,7 +526,7 @@ disconnect_page(const char *path)
 	struct fa_query q;
 	const char *tok = NULL;
 	char id[65], body[FA_QMAXLEN + 1], out[512];
-	char *argv[5];
+	char *argv[6];
 	size_t n = strlen(path) - 10 - 11;
 	int st;
 
@@ -542,8 +544,9 @@ disconnect_page(const char *path)
 	argv[0] = "fa-revoke";
 	argv[1] = "-t";
 	argv[2] = (char *)tenant;
-	argv[3] = id;
-	argv[4] = NULL;
+	argv[3] = "--";
+	argv[4] = id;
+	argv[5] = NULL;
 	st = run(argv, -1, out, sizeof(out));
 	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
@@ -644,7 +647,7 @@ settings_page(const char *id, const char *method)
 	struct fa_query q;
 	const char *tok = NULL, *action;
 	char body[FA_QMAXLEN + 1], out[512], tk[CSRF_LEN + 1], key[48];
-	char *argv[3];
+	char *argv[4];
 	int i;
 
 	set = json_object_get(json_object_get(a, "binding"), "settings");
@@ -659,8 +662,9 @@ settings_page(const char *id, const char *method)
 		if (fa_query_get(&q, "action", &action) == 0 &&
 		    action != NULL && strcmp(action, "refresh") == 0) {
 			argv[0] = "fa-prefetch";
-			argv[1] = (char *)id;
-			argv[2] = NULL;
+			argv[1] = "--";
+			argv[2] = (char *)id;
+			argv[3] = NULL;
 			if (run(argv, -1, out, sizeof(out)) != 0)
 				page(503, "Not refreshed", "FreeAgent could "
 				    "not be reached; the reference data you "

@@ -81,8 +81,10 @@ fa_validname(const char *s, size_t max)
 	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-");
 
-	/* Not "." or "..": names end up in URLs and paths. */
-	return n > 0 && n < max && s[n] == '\0' && s[0] != '.';
+	/* A letter or digit first: names end up in URLs and paths (not
+	 * "." or ".."), and in argv, where "-x" would be an option. */
+	return n > 0 && n < max && s[n] == '\0' &&
+	    strchr("._@+-", s[0]) == NULL;
 }
 
 /* https:// to any host, or http:// to a loopback host; never userinfo
@@ -272,6 +274,12 @@ fa_conf_line(struct fa_conf *c, char *line, int lineno)
 		    key)) == NULL)
 			return fa_seterr(EX_CONFIG, "%s:%d: unknown key %s",
 			    curfile, lineno, key);
+		/* Run from the keeper's directory, a relative path would run
+		 * whatever is there by that name. */
+		if (k->off == offsetof(struct fa_conf, status_hook) &&
+		    *val != '\0' && *val != '/')
+			return fa_seterr(EX_CONFIG, "%s:%d: status_hook must be "
+			    "an absolute path", curfile, lineno);
 		return setkey(c, k, val, lineno);
 	}
 	*dot = '\0';

@@ -9,6 +9,10 @@ expect 0 "init again is harmless" fa-vault init
 expect 0 "tenant add" fa-vault tenant add acme
 expect 65 "tenant add twice" fa-vault tenant add acme
 expect 65 "bad tenant name" fa-vault tenant add 'ac me'
+# A name a child's getopt would read as an option (fa-authurl -t T -cfoo).
+expect 65 "a tenant name that starts with -" fa-vault tenant add -- -cfoo
+expect 65 "a binding id that starts with -" fa-vault add -t acme -- -cfoo magento=x.example
+expect 65 "or with ." fa-vault add -t acme .x magento=x.example
 expect 78 "tenant with an unknown endpoint" fa-vault tenant add t2 endpoint=mars
 expect 78 "tenant with an unknown plan" fa-vault tenant add t2 plan=gold
 expect 0 "tenant set endpoint" fa-vault tenant set acme endpoint=sandbox

@@ -52,7 +52,10 @@ s, f = conn()
 for line in [b"garbage\n", b"[1,2]\n", b'{"v":"no such verb"}\n',
              b'{"v":"keeper.ping","id":"short"}\n', b'{"v":"keeper.ping","a":[]}\n',
              b'{"v":"binding.show","a":{"id":"../../etc"}}\n',
-             b'{"v":"keeper.ping","v":"keeper.ping"}\n', b'\xff\xfe\n']:
+             b'{"v":"keeper.ping","v":"keeper.ping"}\n', b'\xff\xfe\n',
+             # an id that a child's getopt would read as an option
+             b'{"v":"binding.add","id":"' + b"7" * 32 + b'","a":{"tenant":"t1",'
+             b'"binding":"-cfoo","magento":"x.example"}}\n']:
     s.sendall(line)
     a = json.loads(f.readline())
     print("bad", a["s"], a.get("e", ""))
@@ -71,8 +74,8 @@ s, f = conn()
 s.sendall(b'{"v":"keeper.ping"}\n')
 print("after", json.loads(f.readline())["s"])
 PY
-[ "$(grep -c '^bad 6[45] ' "$T/answers")" -eq 8 ]
-ok $? "eight malformed requests: eight error answers (64 or 65)"
+[ "$(grep -c '^bad 6[45] ' "$T/answers")" -eq 9 ]
+ok $? "nine malformed requests: nine error answers (64 or 65)"
 diag "$T/answers"
 grep -q '^ping 0$' "$T/answers"; ok $? "the same connection then served"
 grep -q '^big 65$' "$T/answers"; ok $? "a request over 64 KiB: 65"
