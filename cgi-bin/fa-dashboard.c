@@ -436,10 +436,13 @@ when(const char *label, int64_t t)
 {
 	char buf[64];
 	time_t tt = (time_t)t;
+	struct tm tm;
 
 	if (t <= 0)
 		return;
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", gmtime(&tt));
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf),
+	    "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, sizeof(buf), "?");
 	printf("<tr><th>%s</th><td>%s</td></tr>\n", label, buf);
 }
 
@@ -489,8 +492,11 @@ binding_page(const char *id)
 		char buf[64];
 		time_t tt = (time_t)json_integer_value(json_object_get(e,
 		    "time"));
+		struct tm tm;
 
-		strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", gmtime(&tt));
+		if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf),
+		    "%Y-%m-%d %H:%M", &tm) == 0)
+			snprintf(buf, sizeof(buf), "?");
 		printf("<li>%s ", buf);
 		fa_html(stdout, fa_jstr(e, "event"));
 		fputs(": ", stdout);

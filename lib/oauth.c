@@ -398,8 +398,10 @@ static int
 timefield(json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
+	int64_t now = fa_now();
 
-	return json_is_integer(v) && json_integer_value(v) > 0;
+	return json_is_integer(v) && json_integer_value(v) >=
+	    FA_TIME_MIN(now) && json_integer_value(v) <= FA_TIME_MAX(now);
 }
 
 json_t *
@@ -440,8 +442,8 @@ fa_bundle(const char *buf, size_t len, struct fa_tokens *tok,
 	if (!timefield(j, "expires_at") ||
 	    !timefield(j, "refresh_token_expires_at")) {
 		fa_seterr(EX_DATAERR, "token bundle: expires_at and "
-		    "refresh_token_expires_at must be positive integers (Unix "
-		    "seconds)");
+		    "refresh_token_expires_at must be Unix seconds from a day "
+		    "ago to 100 years ahead");
 		goto bad;
 	}
 	if ((*company = fa_company(json_object_get(j, "company"))) == NULL) {

@@ -39,6 +39,9 @@ void	 fa_req_free(struct fa_req *);
 void	 fa_reqid(char out[FA_REQIDLEN + 1]);
 
 int64_t	 fa_now(void);
+/* A token's expiry we believe: from a day ago to 100 years ahead. */
+#define FA_TIME_MIN(now)	((now) - 86400)
+#define FA_TIME_MAX(now)	((now) + 100 * 366 * 86400LL)
 /* The sweep finds a binding when its access token expires or, for an
  * idle binding, a day before its refresh token does. */
 int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);

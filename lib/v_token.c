@@ -72,16 +72,17 @@ static int
 tokens_in(json_t *in, struct fa_tokens *tok)
 {
 	const char *a, *r;
-	int64_t e, re;
+	int64_t e, re, now = fa_now();
 
 	if (fa_arg_str(in, "access", FA_TOKLEN - 1, 1, &a) == -1 ||
 	    fa_arg_str(in, "refresh", FA_TOKLEN - 1, 1, &r) == -1 ||
-	    fa_arg_int(in, "expires_at", 1, INT64_MAX, 0, &e) == -1 ||
-	    fa_arg_int(in, "refresh_expires_at", 1, INT64_MAX, 0, &re) == -1)
+	    fa_arg_int(in, "expires_at", FA_TIME_MIN(now), FA_TIME_MAX(now),
+	    0, &e) == -1 || fa_arg_int(in, "refresh_expires_at",
+	    FA_TIME_MIN(now), FA_TIME_MAX(now), 0, &re) == -1)
 		return -1;
 	if (!fa_tokenok(a) || !fa_tokenok(r) || e == 0 || re == 0)
 		return fa_seterr(EX_DATAERR, "tokens: access and refresh "
-		    "printable, expires_at and refresh_expires_at positive");
+		    "printable, expires_at and refresh_expires_at present");
 	strcpy(tok->access, a);
 	strcpy(tok->refresh, r);
 	tok->expires_at = e;

@@ -108,4 +108,14 @@ expect 64 "no verb" fa-vault
 expect 64 "unknown verb" fa-vault frobnicate
 expect 64 "extra argument" fa-vault ls extra
 expect 64 "store takes no arguments" fa-vault store b1
+
+# Expiry times are bounded (a day ago to 100 years ahead): 2^63-1 once
+# went in, and the binding's page then crashed in gmtime().
+for e in 9223372036854775807 $(( $(date +%s) + 101 * 366 * 86400 )) \
+    $(( $(date +%s) - 2 * 86400 )); do
+	jq -c ".expires_at = $e" "$T/b1.json" >"$T/bad.json"
+	expect_in 65 "a bundle that expires at $e: refused" "$T/bad.json" \
+	    fa-vault store
+done
+like "$T/err" "a day ago to 100 years ahead" "and says what is allowed"
 done_testing
