@@ -19,9 +19,25 @@ fa_seterr(int st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	fa_noctl(tmp);
 	memcpy(msg, tmp, sizeof(msg));
 	status = st;
 	return -1;
+}
+
+char *
+fa_noctl(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	for (; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			*p++ = '?';
+			*p = '?';
+		}
+	return s;
 }
 
 const char *

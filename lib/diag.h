@@ -11,5 +11,9 @@ int		 fa_seterr(int status, const char *fmt, ...)
 const char	*fa_errmsg(void);
 int		 fa_errstatus(void);
 void		 fa_die(void) __attribute__((noreturn));
+/* In place: each C0 control, DEL, and C1 control (UTF-8 0xC2 0x80-0x9F)
+ * becomes '?', so that text from FreeAgent cannot forge a line or steer
+ * a terminal. Every message goes through it. Returns s. */
+char		*fa_noctl(char *s);
 
 #endif

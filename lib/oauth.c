@@ -325,6 +325,8 @@ fa_client_hash(const struct fa_endpoint *e, const char *secret,
 	sodium_memzero(h, sizeof(h));
 }
 
+static json_t *clean(json_t *);
+
 json_t *
 fa_company(json_t *co)
 {
@@ -352,9 +354,9 @@ fa_company(json_t *co)
 	json_string_length(json_object_get(co, k)))
 	if (!SHORTSTR("name", 256) || !SHORTSTR("subdomain", 128))
 		goto bad;
-	out = json_pack("{s:s,s:O,s:O}", "id", idbuf, "name",
-	    json_object_get(co, "name"), "subdomain",
-	    json_object_get(co, "subdomain"));
+	out = json_pack("{s:s,s:o,s:o}", "id", idbuf, "name",
+	    clean(json_object_get(co, "name")), "subdomain",
+	    clean(json_object_get(co, "subdomain")));
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (json_object_get(co, f[i]) == NULL)
 			continue;
@@ -362,7 +364,8 @@ fa_company(json_t *co)
 			json_decref(out);
 			goto bad;
 		}
-		json_object_set(out, f[i], json_object_get(co, f[i]));
+		json_object_set_new(out, f[i], clean(json_object_get(co,
+		    f[i])));
 	}
 #undef SHORTSTR
 	return out;
@@ -488,6 +491,23 @@ fa_page(const char *body, size_t len, const char *member, json_t *items,
 }
 
 /* A new object with o's members named in keys, NULL-terminated. */
+/* A string from FreeAgent as it is stored: no control characters
+ * (fa_noctl); other values as they are. */
+static json_t *
+clean(json_t *v)
+{
+	json_t *c;
+	char *s;
+
+	if (!json_is_string(v))
+		return json_incref(v);
+	if ((s = strdup(json_string_value(v))) == NULL)
+		return NULL;
+	c = json_string(fa_noctl(s));
+	free(s);
+	return c;
+}
+
 static json_t *
 pick(json_t *o, const char **keys)
 {
@@ -495,7 +515,8 @@ pick(json_t *o, const char **keys)
 
 	for (; *keys != NULL; keys++)
 		if (json_object_get(o, *keys) != NULL)
-			json_object_set(out, *keys, json_object_get(o, *keys));
+			json_object_set_new(out, *keys,
+			    clean(json_object_get(o, *keys)));
 	return out;
 }
 

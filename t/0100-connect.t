@@ -182,6 +182,25 @@ like "$T/log" '"event":"authurl"' "connect starts are audited"
 ctl GET tokens >"$T/tokens"
 jq -r '.refresh_tokens[].token, .access_tokens[].token' "$T/tokens" >"$T/secrets"
 echo "$SEC" >>"$T/secrets"
+# A company name with control characters (a forged log line, a terminal
+# escape, a C1 CSI) is stored without them, and no message carries them.
+ctl GET fixture | jq -c '(.companies[] | select(.id == "1003" or .id == 1003) |
+    .name) = "Beta\r\n2026-01-01 password accepted for user root\u001b[2J\u009bX"' >"$T/fx"
+ctl POST fixture "$(cat "$T/fx")" >/dev/null
+fa-vault add -t acme ev magento=ev.example && connect ev 1003
+ok $? "a company with control characters in its name connects"
+fa-vault show ev | jq -r .company.name >"$T/name"
+[ "$(wc -l <"$T/name")" -eq 1 ] && ! LC_ALL=C grep -q "$(printf '[\001-\037\177]')" "$T/name" &&
+    ! grep -q "$(printf '\302[\200-\237]')" "$T/name" && grep -q 'root?\[2J??X' "$T/name"
+ok $? "its name is stored with each control character made ?"
+diag "$T/name"
+callback ev 1002
+fa-exchange "$(cat "$T/qs")" >"$T/b3" 2>/dev/null
+expect_in 77 "the company lock refuses another company" "$T/b3" fa-vault store
+[ "$(wc -l <"$T/err")" -eq 1 ] && ! LC_ALL=C grep -q "$(printf '[\001-\011\013-\037\177]')" "$T/err"
+ok $? "its message is one line, without a control character"
+diag "$T/err"
+
 grep -F -f "$T/secrets" "$T/log"
 ok $(( $? == 0 )) "no token or secret in the audit log"
 grep -rlF -f "$T/secrets" "$T/vault"
