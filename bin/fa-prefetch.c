@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -29,6 +30,10 @@
 #include "vaultc.h"
 
 #define MAXPAGES	100	/* per list */
+/* A FreeAgent company has hundreds of categories and accounts; more is
+ * an upstream gone wrong, which must not make us huge or slow. */
+#define MAXITEMS	5000	/* per list */
+#define MAXBYTES	(16L << 20)	/* of all pages */
 #define NCHAIN		5
 #define MAXSTALE	32	/* fa-prefetch --stale: processes at once */
 /* The cache goes to the keeper in parts of this many bytes of JSON
@@ -238,7 +243,17 @@ struct fetch {
 	struct fa_http			 r[NCHAIN];	/* a chain's page */
 	int				 busy[NCHAIN];
 	int				 rv, waited;
+	size_t				 bytes;		/* of all pages */
+	time_t				 deadline;	/* of the whole */
 };
+
+static int
+late(void)
+{
+	return fa_seterr(EX_TEMPFAIL, "the reference data took longer than "
+	    "%ld s; the cache you had is kept; try again later",
+	    2 * conf.http_timeout);
+}
 
 /* The next page of a chain that is not waiting for one: each chain runs
  * on as soon as its page is in, on connections kept open. */
@@ -252,6 +267,10 @@ fetchnext(void *arg)
 	for (i = 0; f->rv == 0 && i < NCHAIN; i++) {
 		if (f->c[i].done || f->busy[i])
 			continue;
+		if (time(NULL) >= f->deadline) {
+			f->rv = late();
+			return NULL;
+		}
 		if (apitake(f->x) == -1) {
 			f->rv = fa_errstatus();
 			return NULL;
@@ -262,7 +281,10 @@ fetchnext(void *arg)
 		r->url = f->c[i].url;
 		r->bearer = f->tok;
 		r->max = 4 << 20;
-		r->timeout = conf.http_timeout;
+		/* Each request within what is left of the whole. */
+		r->timeout = f->deadline - time(NULL);
+		if (r->timeout > conf.http_timeout)
+			r->timeout = conf.http_timeout;
 		f->busy[i] = 1;
 		return r;
 	}
@@ -279,6 +301,8 @@ fetchdone(struct fa_http *r, void *arg)
 	f->busy[r - f->r] = 0;
 	if (f->rv != 0)
 		;
+	else if (r->err != 0 && time(NULL) >= f->deadline)
+		f->rv = late();		/* cut short by the deadline */
 	else if (r->err != 0)
 		f->rv = fa_seterr(r->err == EX_CONFIG ? EX_CONFIG :
 		    EX_TEMPFAIL, "%s; try again later", r->errmsg);
@@ -301,10 +325,19 @@ fetchdone(struct fa_http *r, void *arg)
 		f->rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld%s; try again "
 		    "later", ch->url, r->status, r->badlink ? ", malformed "
 		    "Link header" : "");
+	else if ((f->bytes += r->len) > MAXBYTES)
+		f->rv = fa_seterr(EX_DATAERR, "FreeAgent sent more than %ld MiB "
+		    "of reference data; refusing it, the cache you had is kept",
+		    MAXBYTES >> 20);
 	else if (fa_page(r->body, r->len, ch->member, ch->items,
 	    &ch->doc) == -1)
 		f->rv = fa_seterr(EX_TEMPFAIL, "%s: HTTP %ld, %s; try again "
 		    "later", ch->url, r->status, fa_errmsg());
+	else if (json_array_size(ch->items) > MAXITEMS)
+		f->rv = fa_seterr(EX_DATAERR, "FreeAgent listed more than %d "
+		    "%s; refusing them, the cache you had is kept", MAXITEMS,
+		    strcmp(ch->member, "income_categories") == 0 ?
+		    "income categories" : "accounts of one kind");
 	else {
 		ch->pages++;
 		if (r->next[0] == '\0')
@@ -345,6 +378,7 @@ fetch(struct bind *x, const struct fa_endpoint *e, const char *tok)
 	f.e = e;
 	f.tok = tok;
 	f.c = c;
+	f.deadline = time(NULL) + 2 * conf.http_timeout;
 	for (i = 0; i < NCHAIN; i++) {
 		snprintf(c[i].url, sizeof(c[i].url), "%s%s", e->base_url,
 		    c[i].path);

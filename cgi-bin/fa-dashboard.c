@@ -249,8 +249,8 @@ loopback(void)
 	    (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
 }
 
-static void __attribute__((noreturn))
-redirect(const char *location, const char *cookie)
+static void
+seeother(const char *location, const char *cookie)
 {
 	printf("Status: 303\r\nLocation: %s\r\n", location);
 	if (cookie != NULL)
@@ -258,7 +258,37 @@ redirect(const char *location, const char *cookie)
 	printf("Cache-Control: no-store\r\nReferrer-Policy: no-referrer\r\n"
 	    "Content-Length: 0\r\n\r\n");
 	fflush(stdout);
+}
+
+static void __attribute__((noreturn))
+redirect(const char *location, const char *cookie)
+{
+	seeother(location, cookie);
 	exit(0);
+}
+
+/* After the answer: our program argv[0], which the merchant does not
+ * wait for, in a session of its own, its output discarded (stderr
+ * stays the web server's log); not waited for. */
+static void
+detached(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	char prog[PATH_MAX];
+	pid_t pid;
+
+	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
+		return;
+	fa_vaultc_close();
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	(void)posix_spawn(&pid, prog, &fa, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
 }
 
 /* A POST's body (CONTENT_LENGTH bytes, at most FA_QMAXLEN) into body. */
@@ -418,17 +448,19 @@ callback_page(void)
 	if (rs != 0)
 		page(503, "Unavailable", "the connection could not be saved; "
 		    "click Connect FreeAgent again");
-	/* Reference data right away, for the settings page; a failure
-	 * here is not the connect's: the page shows the cache's age. */
+	/* The merchant is answered once the tokens are stored; reference
+	 * data comes after (the pages say it is loading until it is in),
+	 * and its failure is not the connect's. */
+	seeother("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
+	    "Max-Age=0; HttpOnly; SameSite=Lax");
 	if (fa_validname(binding, 65)) {
 		pre[0] = "fa-prefetch";
 		pre[1] = "--";
 		pre[2] = binding;
 		pre[3] = NULL;
-		(void)run(pre, -1, out, sizeof(out));
+		detached(pre);
 	}
-	redirect("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
-	    "Max-Age=0; HttpOnly; SameSite=Lax");
+	exit(0);
 }
 
 static void
@@ -485,8 +517,12 @@ binding_page(const char *id)
 		fa_html(stdout, fa_jstr(lf, "message"));
 		fputs("</td></tr>\n", stdout);
 	}
-	when("Reference data fetched", json_integer_value(json_object_get(a,
-	    "fetched_at")));
+	if (json_integer_value(json_object_get(a, "fetched_at")) > 0)
+		when("Reference data fetched", json_integer_value(
+		    json_object_get(a, "fetched_at")));
+	else if (strcmp(fa_jstr(b, "status"), "connected") == 0)
+		fputs("<tr><th>Reference data</th><td>loading: reload this "
+		    "page in a moment</td></tr>\n", stdout);
 	fputs("</table>\n<h2>Recent events</h2>\n<ul>\n", stdout);
 	json_array_foreach(json_object_get(a, "events"), i, e) {
 		char buf[64];
@@ -686,7 +722,8 @@ settings_page(const char *id, const char *method)
 	fa_html(stdout, fa_jstr(json_object_get(a, "binding"), "magento"));
 	fputs("</h1>\n", stdout);
 	if (cache == NULL)
-		fputs("<p>No reference data yet: refresh it below.</p>\n",
+		fputs("<p>Reference data is loading: reload this page in a "
+		    "moment. If it does not come, refresh it below.</p>\n",
 		    stdout);
 	fputs("<form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
 	    "value=\"", stdout);

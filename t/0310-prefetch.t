@@ -151,4 +151,32 @@ printf '#!/bin/sh\nkill -9 $PPID\n' >"$T/kb/fa-refresh"
 chmod +x "$T/kb/fa-refresh"
 expect 1 "--stale with a child killed: 1" "$T/kb/fa-prefetch" --stale 0
 like "$T/err" '^fa-prefetch: b[23]: killed by signal 9$' "the killed child is named"
+
+# A hostile or broken FreeAgent cannot make a prefetch huge or slow:
+# over 5,000 items in a list, or past 2 x http_timeout for the whole,
+# it fails and the cache stays as it was.
+ctl POST reset >/dev/null
+fa-vault add -t acme bx magento=x.example && connect bx 1001
+fa-prefetch bx >/dev/null
+fa-prefetch -s bx | jq .fetched_at >"$T/t0"
+ctl GET fixture | jq -c '.companies[0].income_categories |= (.[0] as $c |
+    [range(5001) | . as $i | $c | .nominal_code = "\(1000 + $i)" |
+    .description = "Income \($i)"])' >"$T/fx"
+ctl POST fixture "$(cat "$T/fx")" >/dev/null
+expect 65 "5,001 income categories: refused" fa-prefetch bx
+like "$T/err" "more than 5000 income categories" "and says so"
+[ "$(fa-prefetch -s bx | jq .fetched_at)" = "$(cat "$T/t0")" ]
+ok $? "the cache stays as it was"
+ctl POST reset >/dev/null
+ctl GET fixture | jq -c '.companies[0].income_categories |= (.[0] as $c |
+    [range(700) | . as $i | $c | .nominal_code = "\(1000 + $i)" |
+    .description = "Income \($i)"])' >"$T/fx"
+ctl POST fixture "$(cat "$T/fx")" >/dev/null
+ctl POST config '{"latency":{"/v2/categories":1500}}' >/dev/null
+echo "http_timeout = 2" >>"$FA_CONFIG"
+expect 75 "seven pages of 1.5 s with 4 s for the whole: temporary" fa-prefetch bx
+like "$T/err" "longer than 4 s" "and says so"
+[ "$(count 'GET /v2/categories')" -lt 7 ]; ok $? "it stopped asking"
+[ "$(fa-prefetch -s bx | jq .fetched_at)" = "$(cat "$T/t0")" ]
+ok $? "the cache stays as it was"
 done_testing

@@ -66,13 +66,25 @@ qs=${cb#*\?}
 code=$(curl -sS -u acme:pw-a -o "$T/b" -w '%{http_code}' "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the callback without the state cookie is refused"
 like "$T/b" 'not started in this browser' "with a readable page"
+# The merchant is answered once the tokens are stored; the reference
+# data (its categories slowed to 3 s here) comes after.
+ctl POST config '{"latency":{"/v2/categories":3000}}' >/dev/null
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -D "$T/h" -o /dev/null -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 303 ]; ok $? "the callback with the cookie: 303"
+fa-prefetch -s b3 >/dev/null 2>&1
+[ $? -eq 1 ]; ok $? "answered before the reference data is in"
 [ "$(fa-vault show b3 | jq -r '.status + " " + .company.id')" = "connected 1003" ]
 ok $? "b3 connected to the company picked"
-fa-prefetch -s b3 | jq -e '.company.name == "Gamma Trading"' >/dev/null
-ok $? "and its reference data fetched right after"
+get acme:pw-a /dashboard/bindings/b3 >/dev/null
+like "$T/b" 'Reference data</th><td>loading' "its page says the reference data is loading"
+i=0
+until fa-prefetch -s b3 >"$T/c3" 2>/dev/null || [ $i -ge 300 ]; do
+	i=$((i + 1)); sleep 0.1
+done
+jq -e '.company.name == "Gamma Trading"' "$T/c3" >/dev/null
+ok $? "and then it is fetched"
+ctl POST config '{"latency":{}}' >/dev/null
 get acme:pw-a /dashboard/bindings >/dev/null
 like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \

@@ -26,6 +26,12 @@ const say = (o) => console.log(JSON.stringify(o));
 		await Promise.all([page.waitForURL(`${web}/dashboard/bindings`), page.click('#approve')]);
 		say({ step: 'connected', text: await page.textContent('body') });
 		await page.click(`a[href="/dashboard/settings/${binding}"]`);
+		// Reference data comes after the connect's answer: as a merchant
+		// would, reload while the page says it is loading (at most 20 s).
+		for (let i = 0; i < 40 && (await page.textContent('body')).includes('Reference data is loading'); i++) {
+			await page.waitForTimeout(500);
+			await page.reload();
+		}
 		const cats = await page.$$eval('select[name="default_income_category"] option', (os) => os.map((o) => o.textContent));
 		const banks = await page.$$eval('select[name="default_bank_account"] option', (os) => os.map((o) => o.textContent));
 		say({ step: 'settings', cats, banks });
