@@ -30,7 +30,8 @@ struct arg {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: fa-exchange [-f] [-c file] [-t tenant] [query]\n");
+	fprintf(stderr, "usage: fa-exchange [-f] [-c file] [-t tenant] "
+	    "< query\n");
 	exit(EX_USAGE);
 }
 
@@ -99,7 +100,7 @@ main(int argc, char *argv[])
 	struct fa_tokens *tok;
 	const struct fa_endpoint *e;
 	const char *confpath = NULL, *tenant = NULL, *qs, *code, *error, *st;
-	char form[FA_QMAXLEN * 3 + 256];
+	char form[FA_QMAXLEN * 3 + 256], line[FA_QMAXLEN + 2];
 	json_t *co, *bundle;
 	char *out;
 	int ch, force = 0, tries, rv;
@@ -124,11 +125,20 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 1)
+	if (argc != 0)
 		usage();
-	if ((qs = argc == 1 ? argv[0] : getenv("QUERY_STRING")) == NULL)
-		errx(EX_USAGE, "no query string: give it as an argument or in "
-		    "QUERY_STRING");
+	/* Never in argv, which every local user can read in /proc: the
+	 * code is a credential until it is traded. */
+	if ((qs = getenv("QUERY_STRING")) == NULL) {
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			errx(EX_USAGE, "no query string: give it in "
+			    "QUERY_STRING or on standard input");
+		if (strlen(line) > FA_QMAXLEN && line[FA_QMAXLEN] != '\n')
+			errx(EX_DATAERR, "query string longer than %d bytes",
+			    FA_QMAXLEN);
+		line[strcspn(line, "\r\n")] = '\0';
+		qs = line;
+	}
 	if (!force && isatty(1))
 		errx(EX_USAGE, "refusing to print tokens to a terminal (pipe "
 		    "into fa-vault store, or use -f)");

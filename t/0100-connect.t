@@ -30,8 +30,8 @@ curl -sS -c "$T/jar" -b "$T/jar" -o /dev/null -w '%{redirect_url}' \
 qs=$(sed 's/^[^?]*?//' "$T/loc")
 case $qs in *iss=*) ok 0 "the callback carries an extra iss parameter" ;;
 *) ok 1 "the callback carries an extra iss parameter" ;; esac
-fa-exchange "$qs" >"$T/bundle" 2>"$T/err"
-ok $? "fa-exchange trades the code"
+printf '%s\n' "$qs" | fa-exchange >"$T/bundle" 2>"$T/err"
+ok $? "fa-exchange trades the code, the query on standard input"
 [ ! -s "$T/err" ]; ok $? "and says nothing on stderr"
 jq -e '.binding == "b1" and .endpoint == "local" and (.access_token|length) > 20
     and (.refresh_token|length) > 20 and .expires_at > now
@@ -42,53 +42,68 @@ ok $? "the bundle has binding, endpoint, tokens, expiries and company"
 expect_in 0 "fa-vault store takes it" "$T/bundle" fa-vault store
 fa-vault show b1 | jq -r '.status + " " + .company.name' >"$T/s"
 [ "$(cat "$T/s")" = "connected Beta Books LLP" ]; ok $? "b1 is connected to Beta"
-expect 65 "the same callback again: state already used" fa-exchange "$qs"
+printf '%s\n' "$qs" >"$T/q"
+expect_in 65 "the same callback again: state already used" "$T/q" fa-exchange
+expect 64 "the query as an argument: refused (argv is public)" \
+    fa-exchange "state=$(printf '%043d' 1)"
 
 # The state: forged, malformed, expired, another tenant's.
-expect 65 "a forged state" fa-exchange "code=x&state=$(fa-authurl b1 >/dev/null; printf '%043d' 7)"
-expect 65 "a malformed state" fa-exchange "code=x&state=short"
-expect 65 "no state" fa-exchange "code=x"
-expect 65 "a bad escape" fa-exchange "code=%zz&state=$state"
-expect 65 "state given twice" fa-exchange "state=$state&state=$state&code=x"
+printf '%s\n' "code=x&state=$(fa-authurl b1 >/dev/null; printf '%043d' 7)" >"$T/q"
+expect_in 65 "a forged state" "$T/q" fa-exchange
+printf '%s\n' "code=x&state=short" >"$T/q"
+expect_in 65 "a malformed state" "$T/q" fa-exchange
+printf '%s\n' "code=x" >"$T/q"
+expect_in 65 "no state" "$T/q" fa-exchange
+printf '%s\n' "code=%zz&state=$state" >"$T/q"
+expect_in 65 "a bad escape" "$T/q" fa-exchange
+printf '%s\n' "state=$state&state=$state&code=x" >"$T/q"
+expect_in 65 "state given twice" "$T/q" fa-exchange
 callback b1 1002
-expect 65 "another tenant's state" fa-exchange -t other "$(cat "$T/qs")"
-expect 0 "still good for its own tenant" fa-exchange -t acme "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 65 "another tenant's state" "$T/q" fa-exchange -t other
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 0 "still good for its own tenant" "$T/q" fa-exchange -t acme
 callback b1 1002
 st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
 hash=$(printf '%s' "$st" | sha256sum | cut -c1-64)
 rec=$(rawdb "$FA_CONFIG" states get "x:$hash" | xxd -r -p |
     jq -c '.expires = 1' | od -An -tx1 | tr -d ' \n')
 rawdb "$FA_CONFIG" states put "x:$hash" "$rec"
-expect 65 "an expired state" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 65 "an expired state" "$T/q" fa-exchange
 like "$T/err" "10 minutes" "message says why"
-expect 65 "an expired state is consumed" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 65 "an expired state is consumed" "$T/q" fa-exchange
 grants=$(count grant:authorization_code)
 
 # Declined.
 ctl POST consent '{"mode":"decline"}' >/dev/null
 url=$(fa-authurl b1)
 qs=$(curl -sS -o /dev/null -w '%{redirect_url}' "$url" | sed 's/^[^?]*?//')
-expect 77 "declined consent" fa-exchange "$qs"
+printf '%s\n' "$qs" >"$T/q"
+expect_in 77 "declined consent" "$T/q" fa-exchange
 like "$T/err" "declined" "message a merchant understands"
-expect 65 "a declined state is used up" fa-exchange "$qs"
+printf '%s\n' "$qs" >"$T/q"
+expect_in 65 "a declined state is used up" "$T/q" fa-exchange
 [ "$(count grant:authorization_code)" = "$grants" ]
 ok $? "no token request for a declined or bad state"
 
 # A code used twice (FreeAgent answers HTML 401 for it).
 callback b1 1002
 code=$(sed 's/.*code=\([^&]*\).*/\1/' "$T/qs")
-fa-exchange "$(cat "$T/qs")" | fa-vault store
+printf '%s\n' "$(cat "$T/qs")" | fa-exchange | fa-vault store
 callback b1 1002
 st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
-expect 77 "a code used twice is refused" fa-exchange "code=$code&state=$st"
+printf '%s\n' "code=$code&state=$st" >"$T/q"
+expect_in 77 "a code used twice is refused" "$T/q" fa-exchange
 like "$T/err" "used twice" "message says so"
 
 # Where FreeAgent answers a reused code and an unknown refresh token both
 # with its HTML 401, the client that worked a moment ago decides: the
 # code is refused, not the client.
 ctl POST config '{"invalid_grant_style":"html401"}' >/dev/null
-expect 77 "a code used twice, 401 everywhere: still the code" \
-    fa-exchange "code=$code&state=$(fa-authurl -j b1 | jq -r .state)"
+printf '%s\n' "code=$code&state=$(fa-authurl -j b1 | jq -r .state)" >"$T/q"
+expect_in 77 "a code used twice, 401 everywhere: still the code" "$T/q" fa-exchange
 ctl POST config '{"invalid_grant_style":"json"}' >/dev/null
 
 # A state names a binding: if it was removed and added again under
@@ -96,25 +111,29 @@ ctl POST config '{"invalid_grant_style":"json"}' >/dev/null
 fa-vault add -t acme gone magento=g.example
 callback gone 1002
 fa-vault rm gone && fa-vault add -t other gone magento=g.example
-expect 65 "a state for a binding that changed hands" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 65 "a state for a binding that changed hands" "$T/q" fa-exchange
 like "$T/err" "changed hands" "message says so"
 
 # error= is not echoed raw into a log.
 callback b1 1002
 st=$(sed 's/.*state=\([^&]*\).*/\1/' "$T/qs")
-expect 77 "an unknown error= from FreeAgent" fa-exchange "error=%1b%5b31mX%0aforged&state=$st"
+printf '%s\n' "error=%1b%5b31mX%0aforged&state=$st" >"$T/q"
+expect_in 77 "an unknown error= from FreeAgent" "$T/q" fa-exchange
 unlike "$T/err" "forged" "its value is not echoed"
 
 # Wrong client secret: a configuration problem, not a crash.
 cp "$T/local.secret" "$T/good.secret"
 echo wrong-secret >"$T/local.secret"
 callback b1 1002
-expect 78 "wrong client secret" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 78 "wrong client secret" "$T/q" fa-exchange
 like "$T/err" "client_secret_file" "message points at the configuration"
 cp "$T/good.secret" "$T/local.secret"
 chmod 644 "$T/local.secret"
 callback b1 1002
-expect 78 "a loose secret file is refused" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 78 "a loose secret file is refused" "$T/q" fa-exchange
 chmod 600 "$T/local.secret"
 
 # Reconnect: the same company keeps the binding, another is refused.
@@ -124,7 +143,7 @@ ok $? "reconnect to the same company"
 [ "$(fa-vault show b1 | jq .tokver)" -eq $((v0 + 1)) ]; ok $? "new tokens stored"
 fa-vault token b1 >"$T/before"
 callback b1 1001
-fa-exchange "$(cat "$T/qs")" >"$T/b2" 2>/dev/null
+printf '%s\n' "$(cat "$T/qs")" | fa-exchange >"$T/b2" 2>/dev/null
 expect_in 77 "reconnect to another company refused" "$T/b2" fa-vault store
 like "$T/err" "Beta Books LLP.*Acme Widgets Ltd" "message names both"
 fa-vault token b1 | cmp -s - "$T/before"; ok $? "old tokens kept"
@@ -151,25 +170,29 @@ ok $? "a disconnected binding reconnects"
 # FreeAgent down while exchanging: 75, the state is spent.
 callback b1 1002
 ctl POST fault '{"path":"/v2/token_endpoint","kind":"503","count":1}' >/dev/null
-expect 75 "token endpoint 503: temporary" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 75 "token endpoint 503: temporary" "$T/q" fa-exchange
 like "$T/err" "start again" "message says the connect must start again"
-expect 65 "the state is spent" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 65 "the state is spent" "$T/q" fa-exchange
 callback b1 1002
 ctl POST fault '{"path":"/v2/token_endpoint","kind":"reset","count":1}' >/dev/null
-expect 75 "connection reset: temporary" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 75 "connection reset: temporary" "$T/q" fa-exchange
 callback b1 1002
 ctl POST fault '{"path":"/v2/token_endpoint","kind":"malformed","count":1}' >/dev/null
-expect 75 "malformed token response: temporary" fa-exchange "$(cat "$T/qs")"
+printf '%s\n' "$(cat "$T/qs")" >"$T/q"
+expect_in 75 "malformed token response: temporary" "$T/q" fa-exchange
 
 # A terminal never gets the bundle.
 callback b1 1002
-script -qec "fa-exchange '$(cat "$T/qs")'" /dev/null >"$T/tty" 2>&1
+script -qec "QUERY_STRING='$(cat "$T/qs")' fa-exchange" /dev/null >"$T/tty" 2>&1
 like "$T/tty" "refusing to print tokens to a terminal" "refuses a terminal"
 
 # With stdout closed the bundle must not land in whatever file the vault
 # opened on fd 1.
 callback b1 1002
-fa-exchange "$(cat "$T/qs")" 1>&- 2>/dev/null
+printf '%s\n' "$(cat "$T/qs")" | fa-exchange 1>&- 2>/dev/null
 ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/now"
 grep -rlF -f "$T/now" "$T/vault" >"$T/found"
 [ ! -s "$T/found" ]; ok $? "stdout closed: no token in any vault file"
@@ -195,7 +218,7 @@ fa-vault show ev | jq -r .company.name >"$T/name"
 ok $? "its name is stored with each control character made ?"
 diag "$T/name"
 callback ev 1002
-fa-exchange "$(cat "$T/qs")" >"$T/b3" 2>/dev/null
+printf '%s\n' "$(cat "$T/qs")" | fa-exchange >"$T/b3" 2>/dev/null
 expect_in 77 "the company lock refuses another company" "$T/b3" fa-vault store
 [ "$(wc -l <"$T/err")" -eq 1 ] && ! LC_ALL=C grep -q "$(printf '[\001-\011\013-\037\177]')" "$T/err"
 ok $? "its message is one line, without a control character"

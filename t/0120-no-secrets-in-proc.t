@@ -22,6 +22,8 @@ ok $? "twelve bindings"
 flow=$!
 scans=0
 while [ ! -e "$T/done" ]; do
+	# our programs' argv, a line each (other tests' curl may carry codes)
+	ps -eo args= | grep -E '^([^ ]*/)?fa-' >>"$T/argv"
 	cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null |
 	    tr '\0' '\n' >>"$T/proc"
 	scans=$((scans + 1))
@@ -29,7 +31,12 @@ done
 wait $flow
 [ ! -e "$T/failed" ]; ok $? "all connects worked"
 [ $scans -gt 3 ]; ok $? "scanned /proc while they ran ($scans times)"
-grep -q 'fa-exchange' "$T/proc"; ok $? "the scans saw fa-exchange running"
+grep -q 'fa-exchange' "$T/argv"; ok $? "the scans saw fa-exchange running"
+# The authorisation code is a credential until it is traded: never in
+# argv, which any local user can read.
+grep "code=" "$T/argv" | sort -u | head -5 >"$T/codes"
+[ ! -s "$T/codes" ]; ok $? "no authorisation code in any argv"
+diag "$T/codes"
 ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/secrets"
 [ "$(wc -l <"$T/secrets")" -ge 24 ]; ok $? "the stand-in issued the tokens"
 echo "$SEC" >>"$T/secrets"

@@ -71,7 +71,7 @@ ok $? "reconnect to the same company"
 [ "$(fa-vault show b1 | jq -r .status)" = connected ]; ok $? "connected again"
 fa-revoke b1 2>/dev/null
 callback b1 1002
-fa-exchange "$(cat "$T/qs")" >"$T/bundle"
+fa-exchange <"$T/qs" >"$T/bundle"
 expect_in 77 "reconnect to another company after a disconnect: refused" \
     "$T/bundle" fa-vault store
 done_testing

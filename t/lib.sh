@@ -188,7 +188,7 @@ callback() {
 	sed 's/^[^?]*?//' "$T/loc" >"$T/qs"
 }
 connect() {
-	callback "$1" "$2" && fa-exchange "$(cat "$T/qs")" | fa-vault store
+	callback "$1" "$2" && fa-exchange <"$T/qs" | fa-vault store
 }
 
 # Starts lighttpd on loopback with /dashboard/ mapped onto the CGI
