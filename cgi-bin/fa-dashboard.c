@@ -38,12 +38,13 @@ extern char **environ;
 
 static struct fa_conf conf;
 static const char *tenant;
+static const char *allow = "GET";	/* the methods of the page asked */
 
 static void __attribute__((noreturn))
 page(int status, const char *title, const char *msg)
 {
 	if (status == 405)
-		fputs("Allow: GET\r\n", stdout);
+		printf("Allow: %s\r\n", allow);
 	fa_cgi_begin(stdout, status, title);
 	fputs("<h1>", stdout);
 	fa_html(stdout, title);
@@ -238,6 +239,58 @@ run(char *const argv[], int in, char *out, size_t outsz)
 	return reap(pid);
 }
 
+/* " ORIGIN ..." of every endpoint's consent page (its authorize_url up
+ * to the path); fa.conf allows only https and loopback http URLs, with
+ * no quote, space or semicolon in them. */
+static const char *
+consentorigins(void)
+{
+	static char buf[FA_MAXEP * (FA_URLLEN + 1) + 1];
+	const char *u, *h;
+	size_t n, len = 0;
+	int i;
+
+	for (i = 0; i < conf.nep; i++) {
+		u = conf.ep[i].authorize_url;
+		if ((h = strstr(u, "://")) == NULL)
+			continue;
+		n = (size_t)(h + 3 - u) + strcspn(h + 3, "/?#");
+		if (strcspn(u, " ;'\"") < n || len + n + 2 > sizeof(buf))
+			continue;
+		buf[len++] = ' ';
+		memcpy(buf + len, u, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Defence in depth before the CSRF token: a POST that its browser says
+ * comes from another site (Sec-Fetch-Site), or whose Origin is not this
+ * host, is refused. Browsers that send neither, or Origin "null", are
+ * left to the token. */
+static int
+crosssite(void)
+{
+	const char *sfs = getenv("HTTP_SEC_FETCH_SITE");
+	const char *o = getenv("HTTP_ORIGIN"), *host = getenv("HTTP_HOST");
+	const char *p;
+
+	if (sfs != NULL && strcmp(sfs, "cross-site") == 0)
+		return 1;
+	/* "null": our pages' no-referrer policy makes browsers send it
+	 * for their own forms too. */
+	if (o == NULL || strcmp(o, "null") == 0)
+		return 0;
+	if (strncmp(o, "https://", 8) == 0)
+		p = o + 8;
+	else if (strncmp(o, "http://", 7) == 0)
+		p = o + 7;
+	else
+		return 1;
+	return host == NULL || strcmp(p, host) != 0;
+}
+
 /* Plain http from this very host (the demo, the tests): the only case
  * where the state cookie goes without Secure. */
 static int
@@ -245,7 +298,7 @@ loopback(void)
 {
 	const char *h = getenv("HTTPS"), *a = getenv("REMOTE_ADDR");
 
-	return (h == NULL || strcmp(h, "on") != 0) && a != NULL &&
+	return (h == NULL || strcasecmp(h, "on") != 0) && a != NULL &&
 	    (strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0);
 }
 
@@ -329,6 +382,9 @@ connect_page(const char *method)
 		    !fa_validname(id, 65))
 			page(404, "Not found", "no such binding");
 		csrf(tk);
+		/* The form's answer is a redirect to a consent page: CSP's
+		 * form-action must allow the endpoints' origins. */
+		fa_cgi_formto = consentorigins();
 		fa_cgi_begin(stdout, 200, "Connect FreeAgent");
 		fputs("<h1>Connect FreeAgent</h1><form method=\"post\" "
 		    "action=\"/dashboard/connect-freeagent\">"
@@ -800,6 +856,16 @@ main(void)
 	if (fa_conf_load(&conf, NULL) == -1)
 		page(503, "Unavailable", "the vault is unavailable; try again "
 		    "in a moment");
+	if (path != NULL && (strcmp(path, "/connect-freeagent") == 0 ||
+	    strncmp(path, "/settings/", 10) == 0))
+		allow = "GET, POST";
+	else if (path != NULL && strncmp(path, "/bindings/", 10) == 0 &&
+	    strlen(path) > 21 &&
+	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)
+		allow = "POST";
+	if (strcmp(method, "POST") == 0 && crosssite())
+		page(403, "Forbidden", "a form from another site may not act "
+		    "here");
 	if (path != NULL && strcmp(path, "/connect-freeagent") == 0 &&
 	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
 		connect_page(method);
@@ -813,8 +879,9 @@ main(void)
 	    strcmp(method, "POST") == 0 && strlen(path) > 21 &&
 	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)
 		disconnect_page(path);
-	if (strcmp(method, "GET") != 0)
-		page(405, "Method not allowed", "this page only answers GET");
+	if (strcmp(method, "GET") != 0 || strcmp(allow, "POST") == 0)
+		page(405, "Method not allowed", "this page does not answer "
+		    "that method");
 	if (path != NULL && strcmp(path, "/bindings") == 0)
 		list_page();
 	else if (path != NULL && strncmp(path, "/bindings/", 10) == 0)

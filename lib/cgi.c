@@ -28,17 +28,19 @@ fa_html(FILE *fp, const char *s)
 		}
 }
 
+const char *fa_cgi_formto = "";
+
 void
 fa_cgi_begin(FILE *fp, int status, const char *title)
 {
 	fprintf(fp, "Status: %d\r\n"
 	    "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Security-Policy: default-src 'none'; style-src 'self' "
-	    "'unsafe-inline'; frame-ancestors 'none'\r\n"
+	    "'unsafe-inline'; form-action 'self'%s; frame-ancestors 'none'\r\n"
 	    "X-Frame-Options: DENY\r\n"
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
-	    "Cache-Control: no-store\r\n\r\n", status);
+	    "Cache-Control: no-store\r\n\r\n", status, fa_cgi_formto);
 	fputs("<!doctype html><html><head><meta charset=\"utf-8\"><title>",
 	    fp);
 	fa_html(fp, title);

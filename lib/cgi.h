@@ -11,6 +11,9 @@
 const char	*fa_cgi_tenant(void);
 /* Status line and headers, security headers included; body follows. */
 void		 fa_cgi_begin(FILE *, int status, const char *title);
+/* Origins a page's form may go on to (its answer's redirect), besides
+ * 'self': the connect page's, FreeAgent's consent pages. */
+extern const char *fa_cgi_formto;
 void		 fa_cgi_end(FILE *);
 /* Writes s with & < > " ' escaped. */
 void		 fa_html(FILE *, const char *s);

@@ -26,6 +26,7 @@ unlike "$T/b" '<script>' "and never raw"
 unlike "$T/b" 'c.example.com' "another tenant's bindings are not listed"
 tr -d '\r' <"$T/h" >"$T/hh"
 like "$T/hh" "^Content-Security-Policy: default-src 'none'" "CSP header"
+like "$T/hh" "^Content-Security-Policy: .*form-action 'self'" "which keeps forms to this site"
 like "$T/hh" '^X-Frame-Options: DENY' "X-Frame-Options"
 like "$T/hh" '^Referrer-Policy: no-referrer' "Referrer-Policy"
 [ "$(get acme:pw-a /dashboard/bindings/b1)" = 200 ]; ok $? "one binding"
@@ -34,7 +35,13 @@ like "$T/hh" '^Referrer-Policy: no-referrer' "Referrer-Policy"
 [ "$(get acme:wrong /dashboard/bindings)" = 401 ]; ok $? "no page without authentication"
 [ "$(curl -s -D "$T/hh" -o /dev/null -w '%{http_code}' -u acme:pw-a --data '' "$WEB/dashboard/bindings")" = 405 ]
 ok $? "no POST where there is nothing to change"
-like "$T/hh" '^Allow: GET' "405 says what is allowed"
+like "$T/hh" '^Allow: GET\s*$' "405 says what is allowed"
+[ "$(curl -s -D "$T/h" -o /dev/null -w '%{http_code}' -u acme:pw-a -X PUT "$WEB/dashboard/settings/b1")" = 405 ] &&
+    tr -d '\r' <"$T/h" | grep -qx 'Allow: GET, POST'
+ok $? "a settings page's 405 allows GET, POST"
+[ "$(curl -s -D "$T/h" -o /dev/null -w '%{http_code}' -u acme:pw-a "$WEB/dashboard/bindings/b1/disconnect")" = 405 ] &&
+    tr -d '\r' <"$T/h" | grep -qx 'Allow: POST'
+ok $? "Disconnect's 405 allows POST"
 ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/secrets"
 for b in b1 b2; do get acme:pw-a /dashboard/bindings/$b >/dev/null; cat "$T/b"; done >"$T/pages"
 get acme:pw-a /dashboard/bindings >/dev/null; cat "$T/b" >>"$T/pages"
@@ -90,6 +97,20 @@ like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the same callback again is refused"
+
+# HTTPS as a server may spell it (ON): the state cookie is Secure, even
+# from this host.
+get acme:pw-a "/dashboard/connect-freeagent?binding=b3" >/dev/null
+tr -d '\r' <"$T/h" | grep -q "^Content-Security-Policy: .*form-action 'self'[^;]* $SI[ ;]"
+ok $? "the connect form may go on to the consent page's origin"
+tk=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
+body="binding=b3&csrf=$tk"
+printf '%s' "$body" | env -i FA_CONFIG="$FA_CONFIG" GATEWAY_INTERFACE=CGI/1.1 \
+    REQUEST_METHOD=POST CONTENT_LENGTH=${#body} PATH_INFO=/connect-freeagent \
+    REMOTE_USER=acme REMOTE_ADDR=127.0.0.1 HTTPS=ON "$B/cgi-bin/fa-dashboard" >"$T/cgi.out"
+tr -d '\r' <"$T/cgi.out" | grep -q '^Set-Cookie: fa_state=.*; Secure$'
+ok $? "HTTPS=ON: the state cookie is Secure"
+diag "$T/cgi.out"
 
 # A wrong CSRF token; another tenant finishing acme's connect; declined.
 code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' \
@@ -166,6 +187,19 @@ bankurl=$(jq -r '.payment_targets[0].url' "$T/cache1")
 code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' \
     --data-urlencode "default_income_category=$caturl" "$WEB/dashboard/settings/b1")
 [ "$code" = 403 ]; ok $? "saving without the CSRF token: refused"
+# Before the token, as defence in depth: a form another site posts.
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok" \
+    -H 'Origin: https://evil.example' \
+    --data-urlencode "default_income_category=$(jq -r '.income_categories[1].url' "$T/cache1")" \
+    "$WEB/dashboard/settings/b1")
+[ "$code" = 403 ]; ok $? "a POST with another site's Origin: refused, its token good"
+code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok" \
+    -H 'Sec-Fetch-Site: cross-site' \
+    --data-urlencode "default_income_category=$(jq -r '.income_categories[1].url' "$T/cache1")" \
+    "$WEB/dashboard/settings/b1")
+[ "$code" = 403 ]; ok $? "a POST its browser calls cross-site: refused"
+[ "$(fa-vault show b1 | jq -r '.settings.default_income_category // ""')" != \
+    "$(jq -r '.income_categories[1].url' "$T/cache1")" ]; ok $? "and nothing saved"
 code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$stok" \
     --data-urlencode "default_income_category=http://evil.example/x" "$WEB/dashboard/settings/b1")
 [ "$code" = 400 ]; ok $? "a value FreeAgent did not offer: refused"
