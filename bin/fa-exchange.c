@@ -212,10 +212,17 @@ main(int argc, char *argv[])
 		sleep(1 + tries);
 	}
 	if (co == NULL) {
+		char why[512];
+		int st = fa_errstatus() == EX_NOPERM ? EX_NOPERM : EX_TEMPFAIL;
+
+		/* Useless without their company: not kept, so not left
+		 * alive upstream either, where the endpoint can revoke. */
+		snprintf(why, sizeof(why), "%s", fa_errmsg());
+		if (e->revoke_url[0] != '\0')
+			(void)fa_revoke(&conf, &fa_gate_vault, e, tok->refresh);
 		fa_secfree(tok);
-		fail(&x, fa_errstatus() == EX_NOPERM ? EX_NOPERM :
-		    EX_TEMPFAIL, "failed", "%s. The connect has to start "
-		    "again", fa_errmsg());
+		fail(&x, st, "failed", "%s. The connect has to start again",
+		    why);
 	}
 	bundle = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o}", "binding",
 	    x.binding, "endpoint", x.endpoint, "access_token", tok->access,

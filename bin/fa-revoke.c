@@ -89,55 +89,6 @@ wipe(struct arg *x)
 	json_decref(a);
 }
 
-/* RFC 7009: POST token=…&token_type_hint=refresh_token with the
- * client's HTTP Basic credentials; 200 means gone (or never known). */
-static int
-upstream(const struct fa_endpoint *e, struct arg *x)
-{
-	struct fa_http r;
-	char form[FA_TOKLEN * 3 + 64], *sec;
-	int rv;
-
-	if ((sec = fa_client_secret(&conf, e)) == NULL)
-		return EX_CONFIG;
-	snprintf(form, sizeof(form), "token_type_hint=refresh_token&token=");
-	if (fa_urlencode(form, sizeof(form), x->tok->refresh) == -1) {
-		fa_secfree(sec);
-		fa_seterr(1, "refresh token too long to revoke");
-		return 1;
-	}
-	if (fa_gate_vault.rate(1) == -1) {
-		sodium_memzero(form, sizeof(form));
-		fa_secfree(sec);
-		return fa_errstatus();
-	}
-	fa_grant_req(&r, &conf, e, form, sec);
-	r.url = e->revoke_url;
-	(void)fa_http_run(&r, 1, 1);
-	rv = 0;
-	if (r.err != 0) {
-		rv = r.err == EX_CONFIG ? EX_CONFIG : r.err == 1 ? 1 :
-		    EX_TEMPFAIL;
-		fa_seterr(rv, "%s", r.errmsg);
-	} else if (r.status == 401 || r.status == 403) {
-		rv = EX_CONFIG;
-		fa_seterr(rv, "%s refused client %s (HTTP %ld)",
-		    e->revoke_url, e->client_id, r.status);
-	} else if (r.status >= 400 && r.status < 500 && r.status != 429) {
-		rv = 1;		/* RFC 7009's 400s: a retry will not help */
-		fa_seterr(rv, "%s refused the revocation (HTTP %ld)",
-		    e->revoke_url, r.status);
-	} else if (r.status < 200 || r.status > 299) {
-		rv = EX_TEMPFAIL;
-		fa_seterr(rv, "%s answered HTTP %ld", e->revoke_url,
-		    r.status);
-	}
-	sodium_memzero(form, sizeof(form));
-	fa_http_free(&r);
-	fa_secfree(sec);
-	return rv;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -192,7 +143,7 @@ main(int argc, char *argv[])
 		    "upstream; remove the app in FreeAgent under Settings -> "
 		    "Connected apps\n", x.id, x.upstream);
 	} else if (x.havetok && e->revoke_url[0] != '\0') {
-		rv = upstream(e, &x);
+		rv = fa_revoke(&conf, &fa_gate_vault, e, x.tok->refresh);
 		x.upstream = rv == 0 ? "revoked" : "revocation failed";
 		/* Not 75: with the tokens wiped a retry cannot revoke, and
 		 * "retry later" would be a lie. 78 stays: the fix is ours. */

@@ -419,16 +419,14 @@ cmd_rm(int argc, char *argv[])
 /* Reads and checks a token bundle (the keeper checks it again); every
  * failure is status 65. */
 static json_t *
-readbundle(void)
+readbundle(struct fa_tokens *tok)
 {
-	struct fa_tokens *tok;
 	json_t *j, *company;
 	char *buf;
 	size_t len = 0;
 	ssize_t n;
 
-	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL ||
-	    (tok = fa_secalloc(sizeof(*tok))) == NULL)
+	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL)
 		errx(1, "out of secure memory");
 	while ((n = read(0, buf + len, MAXBUNDLE + 1 - len)) > 0)
 		if ((len += n) > MAXBUNDLE)
@@ -439,7 +437,6 @@ readbundle(void)
 		errx(EX_DATAERR, "token bundle larger than %d bytes", MAXBUNDLE);
 	j = fa_bundle(buf, len, tok, &company);
 	fa_secfree(buf);
-	fa_secfree(tok);
 	if (j == NULL)
 		fa_die();
 	json_decref(company);
@@ -449,13 +446,42 @@ readbundle(void)
 static int
 cmd_store(int argc, char *argv[])
 {
+	struct fa_tokens *tok;
+	const struct fa_endpoint *e;
+	json_t *b, *args, *ans;
+	char msg[512];
+	int r, st;
+
 	(void)argv;
 	if (argc != 1)
 		usage();
 	getconf();
-	json_decref(ask("token.store", json_pack("{s:o}", "bundle",
-	    readbundle())));
-	return finish();
+	if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
+		errx(1, "out of secure memory");
+	b = readbundle(tok);
+	e = fa_conf_endpoint(&conf, fa_jstr(b, "endpoint"));
+	args = json_pack("{s:o}", "bundle", b);
+	r = fa_ask(&conf, "token.store", args, &ans);
+	json_decref(args);
+	json_decref(ans);
+	if (r == 0) {
+		fa_secfree(tok);
+		return finish();
+	}
+	if (fa_errstatus() != EX_NOPERM)
+		fa_die();
+	/* Refused (the company lock, a plan limit): the new tokens are not
+	 * kept, so they must not live on upstream either. */
+	st = fa_errstatus();
+	snprintf(msg, sizeof(msg), "%s", fa_errmsg());
+	if (e == NULL || e->revoke_url[0] == '\0')
+		errx(st, "%s; remove the app in FreeAgent under Settings -> "
+		    "Connected apps, for it still holds the new tokens", msg);
+	if (fa_revoke(&conf, &fa_gate_vault, e, tok->refresh) != 0)
+		errx(st, "%s; and revoking the new tokens failed: %s", msg,
+		    fa_errmsg());
+	fa_secfree(tok);
+	errx(st, "%s; the new tokens were revoked", msg);
 }
 
 static int

@@ -500,7 +500,8 @@ callback_page(void)
 	if (rs == EX_NOPERM)
 		page(403, "Not connected", "this binding is locked to another "
 		    "FreeAgent company, or your plan's limit is reached; "
-		    "nothing changed");
+		    "nothing changed here. FreeAgent may still list the app: "
+		    "remove it in FreeAgent under Settings, Connected apps");
 	if (rs != 0)
 		page(503, "Unavailable", "the connection could not be saved; "
 		    "click Connect FreeAgent again");

@@ -86,4 +86,11 @@ int	 fa_page(const char *body, size_t len, const char *member,
 json_t	*fa_refcache(const char *binding, json_int_t fetched_at,
 	    json_t *company, json_t *categories, json_t *bank_accounts);
 
+/* RFC 7009 at e's revoke_url: the refresh token (and so its access
+ * token) revoked, with the client's HTTP Basic credentials, the request
+ * counted by g's rate. 0, or the status and message: 78 client refused
+ * or config, 1 a 4xx a retry will not help, 75 try again. */
+int	 fa_revoke(const struct fa_conf *, const struct fa_gate *,
+	    const struct fa_endpoint *e, const char *refresh);
+
 #endif

@@ -70,8 +70,21 @@ connect b1 1001
 ok $? "reconnect to the same company"
 [ "$(fa-vault show b1 | jq -r .status)" = connected ]; ok $? "connected again"
 fa-revoke b1 2>/dev/null
+echo "local.revoke_url = $SI/oauth/revoke" >>"$FA_CONFIG"
 callback b1 1002
 fa-exchange <"$T/qs" >"$T/bundle"
 expect_in 77 "reconnect to another company after a disconnect: refused" \
     "$T/bundle" fa-vault store
+# The refused connect's new tokens are not kept here, so not left alive
+# upstream: revoked where the endpoint can, else the merchant is told.
+like "$T/err" "the new tokens were revoked" "and its new tokens revoked"
+ctl GET tokens | jq -r '.refresh_tokens[].token' >"$T/valid"
+jq -r .refresh_token "$T/bundle" >"$T/new"
+! grep -qxF -f "$T/new" "$T/valid"; ok $? "FreeAgent no longer honours them"
+sed -i '/^local.revoke_url/d' "$FA_CONFIG"
+callback b1 1002
+fa-exchange <"$T/qs" >"$T/bundle"
+expect_in 77 "refused again, with no revocation URL" "$T/bundle" fa-vault store
+like "$T/err" "remove the app in FreeAgent under Settings -> Connected apps" \
+    "the message says to remove the app in FreeAgent"
 done_testing
