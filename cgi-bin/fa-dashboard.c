@@ -481,6 +481,12 @@ callback_page(void)
 	if ((pid = spawn(ex, -1, p[1])) == -1)
 		page(503, "Unavailable", "try again in a moment");
 	close(p[1]);
+	/* The code and the state were fa-exchange's alone: not in the
+	 * environment of the programs after it (fa-prefetch outlives this
+	 * request). */
+	unsetenv("QUERY_STRING");
+	unsetenv("REQUEST_URI");
+	unsetenv("HTTP_COOKIE");
 	store[0] = "fa-vault";
 	store[1] = "store";
 	store[2] = NULL;
