@@ -149,6 +149,7 @@ main(int argc, char *argv[])
 	    fa_query_get(&q, "code", &code) == -1 ||
 	    fa_query_get(&q, "error", &error) == -1)
 		fa_die();
+	sodium_memzero(line, sizeof(line));	/* q holds its own copy */
 	if (st == NULL || !fa_state_valid(st))
 		errx(EX_DATAERR, "missing or malformed state: start the "
 		    "connect again");
