@@ -38,6 +38,7 @@ refresher & p4=$!
 
 kills=0
 last=
+seen=0
 while [ $kills -lt 50 ]; do
 	# A keeper serving: the storm starts one after each kill.
 	k=
@@ -50,6 +51,14 @@ while [ $kills -lt 50 ]; do
 		[ -z "$k" ] && sleep 0.01
 	done
 	[ -n "$k" ] || break
+	# ...and one that has acknowledged a store since the last kill, so
+	# the storm gets somewhere however slow the machine (sanitizers).
+	i=0
+	while [ "$(wc -l <"$T/stored" 2>/dev/null || echo 0)" -le "$seen" ] &&
+	    [ $i -lt 3000 ]; do
+		i=$((i + 1)); sleep 0.01
+	done
+	seen=$(wc -l <"$T/stored" 2>/dev/null || echo 0)
 	sleep "0.0$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
 	kill -9 "$k" && kills=$((kills + 1))
 	last=$k
