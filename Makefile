@@ -7,7 +7,7 @@ include config.mk
 # that opens Berkeley DB or reads the master key); CLIOBJ: its clients'.
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/proto.o lib/exec.o
 KEEPOBJ = lib/seal.o lib/vault.o lib/rules.o lib/hook.o lib/v_vault.o \
-	lib/v_token.o lib/v_connect.o
+	lib/v_token.o lib/v_connect.o lib/job.o
 CLIOBJ = lib/vaultc.o
 NETOBJ = lib/url.o lib/http.o lib/oauth.o
 CGI = cgi-bin/fa-dashboard

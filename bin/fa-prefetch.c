@@ -512,6 +512,20 @@ main(int argc, char *argv[])
 		errx(EX_DATAERR, "invalid binding name");
 	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
+	/* We hold no client secret: the keeper runs the fetch, as the
+	 * user that does; then the cache is read as with -s. */
+	if (!sflag && !fa_holder(&conf)) {
+		args = stale < 0 ? json_pack("{s:s,s:s}", "job", "prefetch",
+		    "binding", argv[0]) : json_pack("{s:s,s:I}", "job", "stale",
+		    "secs", (json_int_t)stale);
+		rv = fa_delegate(&conf, args);
+		json_decref(args);
+		if (rv == -1)
+			fa_die();
+		if (rv != 0 || stale >= 0)
+			return rv;
+		sflag = 1;
+	}
 	if (sflag) {
 		memset(&x, 0, sizeof(x));
 		x.id = argv[0];

@@ -33,7 +33,7 @@ static struct fa_conf conf;
  * see struct pump). */
 static long leasesecs;
 
-enum { FRESH, BUSY, LEASED, DONE };
+enum { FRESH, BUSY, LEASED, DONE, DUE };
 
 struct job {
 	char		 id[65];
@@ -77,6 +77,10 @@ taken(struct job *j, json_t *a)
 		j->state = DONE;
 		j->rv = (int)json_integer_value(json_object_get(a, "status"));
 		snprintf(j->msg, sizeof(j->msg), "%s", fa_jstr(a, "message"));
+		return 0;
+	}
+	if (strcmp(st, "due") == 0) {
+		j->state = DUE;
 		return 0;
 	}
 	if (strcmp(st, "busy") == 0) {
@@ -385,12 +389,27 @@ nosink(struct job *j, void *arg)
 	(void)arg;
 }
 
+/* The keeper's job refresh, for a process that holds no client
+ * secret: its exit status, or -1. */
+static int
+delegate(struct job *j)
+{
+	json_t *args;
+	int r;
+
+	args = json_pack("{s:s,s:s,s:i}", "job", "refresh", "binding", j->id,
+	    "force", j->force == 1);
+	r = fa_delegate(&conf, args);
+	json_decref(args);
+	return r;
+}
+
 static int
 one(const char *id, int force, int print)
 {
 	struct job j, *only;
 	time_t start = time(NULL);
-	int try, waited = 0;
+	int try, waited = 0, delegated = 0, r = 0;
 
 	memset(&j, 0, sizeof(j));
 	snprintf(j.id, sizeof(j.id), "%s", id);
@@ -418,6 +437,20 @@ one(const char *id, int force, int print)
 		}
 		if (j.state == FRESH || j.state == DONE)
 			break;
+		if (j.state == DUE) {
+			/* We hold no client secret: the keeper runs the
+			 * refresh, as the user that does; then we read. */
+			if (delegated++ || (r = delegate(&j)) != 0) {
+				j.state = DONE;
+				j.rv = delegated > 1 ? 1 : r == -1 ?
+				    fa_errstatus() : r;
+				snprintf(j.msg, sizeof(j.msg), "%s: %s", id,
+				    r == -1 ? fa_errmsg() : "not refreshed");
+				break;
+			}
+			j.force = 0;
+			continue;
+		}
 		/* BUSY: another process is refreshing; wait for its lease
 		 * to end (or its holder to die), then read the vault again.
 		 * Its new token will be fresh: no second refresh. */
@@ -585,5 +618,14 @@ main(int argc, char *argv[])
 	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
 	leasesecs = 2 * conf.http_timeout * (due ? 4 + 1 : 1) + 10;
+	if (due && !fa_holder(&conf)) {
+		json_t *args = json_pack("{s:s}", "job", "sweep");
+		int r = fa_delegate(&conf, args);
+
+		json_decref(args);
+		if (r == -1)
+			fa_die();
+		return r;
+	}
 	return due ? sweep() : one(argv[0], force, print);
 }

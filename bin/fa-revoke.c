@@ -124,6 +124,19 @@ main(int argc, char *argv[])
 		errx(1, "out of secure memory");
 	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
+	if (!fa_holder(&conf)) {
+		/* We hold no client secret: the keeper disconnects, as the
+		 * user that does. */
+		json_t *args = json_pack("{s:s,s:s,s:s*}", "job", "revoke",
+		    "binding", x.id, "tenant", x.tenant);
+
+		rv = fa_delegate(&conf, args);
+		json_decref(args);
+		if (rv == -1)
+			fa_die();
+		fa_secfree(x.tok);
+		return rv;
+	}
 	look(&x);
 	if ((strcmp(x.status, "pending") == 0 ||
 	    strcmp(x.status, "disconnected") == 0) && !x.havetok &&

@@ -9,6 +9,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -27,13 +28,13 @@
 #include "conf.h"
 #include "diag.h"
 #include "hook.h"
+#include "job.h"
 #include "proto.h"
 #include "secmem.h"
 #include "vault.h"
 #include "verb.h"
 
 #define MAXCONN		1024	/* connections served at once */
-#define MAXUSERS	64
 #define REQKEEP		600	/* s a write's answer is kept for its retry */
 
 static time_t started;
@@ -50,7 +51,8 @@ ping(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 }
 
 static const struct fa_verb own[] = {
-	{ "keeper.ping", ping, FA_NOTXN },
+	{ "keeper.ping", ping, FA_NOTXN | FA_BYWORKER | FA_BYDASH },
+	{ "job.run", NULL, FA_JOB | FA_BYWORKER | FA_BYDASH },
 	{ NULL, NULL, 0 }
 };
 
@@ -65,8 +67,12 @@ static char confpath[PATH_MAX];		/* its path, which never changes */
 /* Every request reads under it; a config reload and a rekey write, and
  * must not wait forever behind a steady stream of requests. */
 static pthread_rwlock_t conflock;
-static uid_t users[MAXUSERS];		/* vault_users, resolved */
-static int nusers;
+static struct {				/* access.*, resolved */
+	unsigned	id;			/* a uid, or a gid */
+	int		group;
+	int		role;
+} acl[FA_MAXACCESS];
+static int nacl;
 static int foreground, lsock = -1, nconn;
 static pthread_mutex_t connlock = PTHREAD_MUTEX_INITIALIZER;
 static char sockname[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -74,7 +80,7 @@ static char sockname[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: fa-vaultd [-f] [-c file]\n");
+	fprintf(stderr, "usage: fa-vaultd [-f] [-c file] [-u user]\n");
 	exit(EX_USAGE);
 }
 
@@ -94,23 +100,37 @@ logmsg(int pri, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-resolveusers(const struct fa_conf *c)
+static void
+jobline(const char *line)
 {
-	char buf[sizeof(c->vault_users)], *p, *save = NULL;
-	struct passwd *pw;
+	logmsg(LOG_WARNING, "%s", line);
+}
 
-	nusers = 0;
-	snprintf(buf, sizeof(buf), "%s", c->vault_users);
-	for (p = strtok_r(buf, " \t,", &save); p != NULL;
-	    p = strtok_r(NULL, " \t,", &save)) {
-		if ((pw = getpwnam(p)) == NULL)
-			return fa_seterr(EX_CONFIG, "%s: vault_users: no user %s",
-			    c->path, p);
-		if (nusers == MAXUSERS)
-			return fa_seterr(EX_CONFIG, "%s: vault_users: more than "
-			    "%d users", c->path, MAXUSERS);
-		users[nusers++] = pw->pw_uid;
+static int
+resolveaccess(const struct fa_conf *c)
+{
+	const char *n;
+	struct passwd *pw;
+	struct group *gr;
+	int i;
+
+	nacl = 0;
+	for (i = 0; i < c->naccess; i++) {
+		n = c->access[i].name;
+		if (*n == '@') {
+			if ((gr = getgrnam(n + 1)) == NULL)
+				return fa_seterr(EX_CONFIG, "%s: access.%s: no "
+				    "group %s", c->path, n, n + 1);
+			acl[nacl].id = gr->gr_gid;
+			acl[nacl].group = 1;
+		} else {
+			if ((pw = getpwnam(n)) == NULL)
+				return fa_seterr(EX_CONFIG, "%s: access.%s: no "
+				    "user %s", c->path, n, n);
+			acl[nacl].id = pw->pw_uid;
+			acl[nacl].group = 0;
+		}
+		acl[nacl++].role = c->access[i].role;
 	}
 	return 0;
 }
@@ -140,11 +160,11 @@ reload(void)
 	pthread_rwlock_wrlock(&conflock);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
-	if (fa_conf_load(c, confpath) == -1 || resolveusers(c) == -1) {
+	if (fa_conf_load(c, confpath) == -1 || resolveaccess(c) == -1) {
 		logmsg(LOG_ERR, "%s; keeping the config loaded before",
 		    fa_errmsg());
 		free(c);
-		(void)resolveusers(conf);
+		(void)resolveaccess(conf);
 		goto out;
 	}
 	memcpy(c->vault_dir, conf->vault_dir, sizeof(c->vault_dir));
@@ -262,22 +282,44 @@ sendline(int fd, json_t *j)
 	return r;
 }
 
-static int
-allowed(uid_t uid)
-{
-	int i;
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS	59
+#endif
 
-	if (uid == 0 || uid == geteuid())
-		return 1;
-	for (i = 0; i < nusers; i++)
-		if (users[i] == uid)
-			return 1;
-	return 0;
+/* The peer's roles (conf.h): root and our own user are admin; else its
+ * own access line, or the lines of every group it is in (the kernel's
+ * word: SO_PEERCRED, SO_PEERGROUPS). 0: it may not use the vault. */
+static int
+roleof(int fd, const struct ucred *cr)
+{
+	gid_t gs[256];
+	socklen_t len = sizeof(gs);
+	int i, k, n, role = 0;
+
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return FA_ADMIN;
+	for (i = 0; i < nacl; i++)
+		if (!acl[i].group && acl[i].id == cr->uid)
+			return acl[i].role;
+	n = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gs, &len) == 0 ?
+	    (int)(len / sizeof(gs[0])) : 0;
+	for (i = 0; i < nacl; i++) {
+		if (!acl[i].group)
+			continue;
+		if (acl[i].id == cr->gid)
+			role |= acl[i].role;
+		for (k = 0; k < n; k++)
+			if (acl[i].id == gs[k])
+				role |= acl[i].role;
+	}
+	return role;
 }
 
 struct refusal {
-	uid_t	uid;
-	pid_t	pid;
+	uid_t		 uid;
+	pid_t		 pid;
+	const char	*verb;		/* NULL: not even a connection */
+	const char	*binding;
 };
 
 static int
@@ -285,14 +327,49 @@ auditrefusal(struct fa_vault *v, DB_TXN *t, void *a)
 {
 	struct refusal *rf = a;
 
-	return fa_audit(v, t, NULL, NULL, "access", "refused",
-	    "uid %ld pid %ld is not in vault_users", (long)rf->uid,
-	    (long)rf->pid);
+	if (rf->verb == NULL)
+		return fa_audit(v, t, NULL, NULL, "access", "refused",
+		    "uid %ld pid %ld has no access line in fa.conf",
+		    (long)rf->uid, (long)rf->pid);
+	return fa_audit(v, t, rf->binding, NULL, "access", "refused",
+	    "uid %ld pid %ld may not ask %s", (long)rf->uid, (long)rf->pid,
+	    rf->verb);
+}
+
+/* A verb the peer's roles do not allow: refused (77) and audited. A
+ * dashboard speaks for a tenant, always. */
+static int
+mayask(const struct fa_verb *verb, struct fa_call *c)
+{
+	struct refusal rf;
+	const char *tn;
+
+	if (c->role & FA_ADMIN)
+		return 0;
+	if (!(verb->flags & (c->role << 4))) {
+		rf.uid = c->uid;
+		rf.pid = c->pid;
+		rf.verb = verb->name;
+		rf.binding = json_string_value(json_object_get(c->in,
+		    "binding"));
+		if (rf.binding != NULL && !fa_validid(rf.binding))
+			rf.binding = NULL;
+		pthread_rwlock_rdlock(&conflock);
+		(void)fa_vault_txn(&vault, auditrefusal, &rf);
+		pthread_rwlock_unlock(&conflock);
+		logmsg(LOG_WARNING, "refused %s to uid %ld pid %ld", verb->name,
+		    (long)c->uid, (long)c->pid);
+		return fa_seterr(EX_NOPERM, "this user may not ask %s (access "
+		    "in fa.conf)", verb->name);
+	}
+	if (!(c->role & FA_WORKER) && fa_arg_id(c->in, "tenant", 1, &tn) == -1)
+		return -1;
+	return 0;
 }
 
 /* Serves one request; the answer goes back on fd. */
 static int
-serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
+serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 {
 	struct fa_call call;
 	struct fa_req rq;
@@ -302,8 +379,9 @@ serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
 	int i, r, st;
 
 	memset(&call, 0, sizeof(call));
-	call.uid = uid;
-	call.pid = pid;
+	call.uid = cr->uid;
+	call.pid = cr->pid;
+	call.role = role;
 	if (fa_req_parse(line, len, &rq) == -1) {
 		ans = answer(&call, fa_errstatus(), fa_errmsg());
 		goto reply;
@@ -315,6 +393,20 @@ serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
 		goto reply;
 	}
 	call.in = rq.args;
+	if (mayask(verb, &call) == -1) {
+		fa_req_free(&rq);
+		ans = answer(&call, fa_errstatus(), fa_errmsg());
+		goto reply;
+	}
+	fa_audit_uid = (long)cr->uid;
+	if (verb->flags & FA_JOB) {
+		/* No lock held: the job's programs ask us in turn. */
+		callreset(&call);
+		r = fa_job(&vault, &conflock, confpath, &call);
+		ans = answer(&call, r == 0 ? 0 : fa_errstatus(), fa_errmsg());
+		fa_req_free(&rq);
+		goto reply;
+	}
 	memset(&rn, 0, sizeof(rn));
 	rn.verb = verb;
 	rn.call = &call;
@@ -353,6 +445,7 @@ serve(int fd, const char *line, size_t len, uid_t uid, pid_t pid)
 	free(rn.kept);
 	fa_req_free(&rq);
 reply:
+	fa_audit_uid = -1;
 	json_decref(call.out);
 	if (ans == NULL)
 		return -1;
@@ -405,7 +498,7 @@ conn(void *arg)
 	char *buf;
 	size_t len = 0, used, i;
 	ssize_t n;
-	int ok;
+	int role;
 
 	/* Requests may hold tokens: wiped as consumed and at the end. Not
 	 * sodium_malloc: locking and guarding a buffer a connection made
@@ -416,14 +509,16 @@ conn(void *arg)
 		goto out;
 	reload();
 	pthread_rwlock_rdlock(&conflock);
-	ok = allowed(cr.uid);
+	role = roleof(fd, &cr);
 	pthread_rwlock_unlock(&conflock);
-	if (!ok) {
+	if (role == 0) {
 		json_t *a = json_pack("{s:i,s:s,s:{}}", "s", EX_NOPERM, "e",
-		    "this user may not use the vault (vault_users in fa.conf)", "a");
+		    "this user may not use the vault (access in fa.conf)", "a");
 
 		rf.uid = cr.uid;
 		rf.pid = cr.pid;
+		rf.verb = NULL;
+		rf.binding = NULL;
 		pthread_rwlock_rdlock(&conflock);
 		(void)fa_vault_txn(&vault, auditrefusal, &rf);
 		pthread_rwlock_unlock(&conflock);
@@ -440,8 +535,8 @@ conn(void *arg)
 			if (buf[i] != '\n')
 				continue;
 			reload();
-			if (serve(fd, buf + used, i - used, cr.uid,
-			    cr.pid) == -1)
+			if (serve(fd, buf + used, i - used, &cr,
+			    role) == -1)
 				goto out;
 			used = i + 1;
 		}
@@ -643,6 +738,40 @@ detach(void)
 	_exit(st);
 }
 
+/* -u USER: root makes what USER cannot (vault_dir, the socket's
+ * directory), then becomes USER, with USER's group alone, for good. The
+ * lock, the environment, the keys and the socket are all USER's. */
+static void
+become(const char *user, const struct fa_conf *c)
+{
+	struct passwd *pw;
+	char dir[PATH_MAX], *slash;
+	gid_t gid;
+
+	if ((pw = getpwnam(user)) == NULL)
+		errx(EX_USAGE, "-u %s: no such user", user);
+	if (geteuid() != 0)
+		errx(EX_USAGE, "-u %s: only root can become another user", user);
+	gid = pw->pw_gid;
+	if (mkdir(c->vault_dir, 0700) == 0 &&
+	    chown(c->vault_dir, pw->pw_uid, gid) == -1)
+		err(EX_CONFIG, "%s", c->vault_dir);
+	if (c->vault_socket[0] != '\0') {
+		snprintf(dir, sizeof(dir), "%s", c->vault_socket);
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0750) == 0 &&
+			    chown(dir, pw->pw_uid, gid) == -1)
+				err(EX_CONFIG, "%s", dir);
+		}
+	}
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 ||
+	    setuid(pw->pw_uid) == -1)
+		err(1, "cannot become %s", user);
+	if (pw->pw_uid != 0 && setuid(0) != -1)
+		errx(1, "became %s, yet could become root again", user);
+}
+
 static void __attribute__((noreturn))
 fail(int ready)
 {
@@ -663,13 +792,16 @@ main(int argc, char *argv[])
 	pthread_t th;
 	sigset_t stopset;
 	pthread_rwlockattr_t rwattr;
-	const char *cfarg = NULL;
+	const char *cfarg = NULL, *user = NULL;
 	int ch, ready = -1, nul, sig;
 
 	if (fa_secure_init() == -1)
 		fa_die();
-	while ((ch = getopt(argc, argv, "c:f")) != -1) {
+	while ((ch = getopt(argc, argv, "c:fu:")) != -1) {
 		switch (ch) {
+		case 'u':
+			user = optarg;
+			break;
 		case 'c':
 			cfarg = optarg;
 			break;
@@ -690,13 +822,16 @@ main(int argc, char *argv[])
 	started = time(NULL);
 	if ((conf = calloc(1, sizeof(*conf))) == NULL)
 		err(1, NULL);
-	if (fa_conf_load(conf, cfarg) == -1 || resolveusers(conf) == -1)
+	if (fa_conf_load(conf, cfarg) == -1 || resolveaccess(conf) == -1)
 		fa_die();
 	snprintf(confpath, sizeof(confpath), "%s", conf->path);
 	(void)stat(confpath, &confst);
+	if (user != NULL)
+		become(user, conf);
 	if (!foreground)
 		ready = detach();
 	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);
+	fa_job_log = jobline;
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -171,14 +171,16 @@ static pid_t
 spawn(char *const argv[], int in, int out)
 {
 	posix_spawn_file_actions_t fa;
-	char prog[PATH_MAX];
+	char prog[PATH_MAX], *env[16];
 	pid_t pid;
 	int e;
 
 	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
 		return -1;
-	/* Our connection to the keeper is ours alone. */
+	/* Our connection to the keeper is ours alone; the request's
+	 * headers, query and cookies are ours alone too. */
 	fa_vaultc_close();
+	fa_minenv(env, sizeof(env) / sizeof(env[0]));
 	posix_spawn_file_actions_init(&fa);
 	if (in >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in, 0);
@@ -186,7 +188,7 @@ spawn(char *const argv[], int in, int out)
 		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
 		    O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	e = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
+	e = posix_spawn(&pid, prog, &fa, NULL, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	return e == 0 ? pid : -1;
 }
@@ -320,28 +322,25 @@ redirect(const char *location, const char *cookie)
 	exit(0);
 }
 
-/* After the answer: our program argv[0], which the merchant does not
- * wait for, in a session of its own, its output discarded (stderr
- * stays the web server's log); not waited for. */
-static void
-detached(char *const argv[])
+/* Has the keeper run a job for this tenant (job.run): the job's exit
+ * status (and, for a connect, fa-vault store's in *store), or -1 when
+ * it did not run. wait 0: it is only started. */
+static int
+job(const char *name, const char *binding, const char *query, int wait,
+    int *store)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	char prog[PATH_MAX];
-	pid_t pid;
+	json_t *a;
+	int r;
 
-	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
-		return;
-	fa_vaultc_close();
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-	(void)posix_spawn(&pid, prog, &fa, &at, argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
+	if (ask("job.run", json_pack("{s:s,s:s*,s:s*,s:b}", "job", name,
+	    "binding", binding, "query", query, "wait", wait), &a) == -1)
+		return fa_errstatus() == EX_NOINPUT ? EX_NOINPUT : -1;
+	r = (int)json_integer_value(json_object_get(a, "exit"));
+	if (store != NULL)
+		*store = json_is_integer(json_object_get(a, "store")) ?
+		    (int)json_integer_value(json_object_get(a, "store")) : 1;
+	json_decref(a);
+	return r;
 }
 
 /* A POST's body (CONTENT_LENGTH bytes, at most FA_QMAXLEN) into body. */
@@ -456,10 +455,8 @@ callback_page(void)
 {
 	struct fa_query q;
 	const char *st = NULL, *qs = getenv("QUERY_STRING");
-	char cbuf[64], out[512], binding[65];
-	char *ex[4], *store[3], *pre[4];
-	int p[2], rs, rx;
-	pid_t pid;
+	char cbuf[64], binding[65];
+	int rs, rx;
 
 	if (qs == NULL || fa_query_parse(&q, qs) == -1 ||
 	    fa_query_get(&q, "state", &st) == -1 || st == NULL ||
@@ -471,28 +468,11 @@ callback_page(void)
 		    "started in this browser, or took too long: go back to "
 		    "your bindings and click Connect FreeAgent again");
 	statebinding(cbuf, binding);
-	/* fa-exchange | fa-vault store; fa-exchange reads QUERY_STRING */
-	if (pipe2(p, O_CLOEXEC) == -1)
+	/* fa-exchange | fa-vault store, run by the keeper, which holds the
+	 * client secret: the query goes to it, never into an argv. */
+	rx = job("connect", NULL, qs, 1, &rs);
+	if (rx == -1)
 		page(503, "Unavailable", "try again in a moment");
-	ex[0] = "fa-exchange";
-	ex[1] = "-t";
-	ex[2] = (char *)tenant;
-	ex[3] = NULL;
-	if ((pid = spawn(ex, -1, p[1])) == -1)
-		page(503, "Unavailable", "try again in a moment");
-	close(p[1]);
-	/* The code and the state were fa-exchange's alone: not in the
-	 * environment of the programs after it (fa-prefetch outlives this
-	 * request). */
-	unsetenv("QUERY_STRING");
-	unsetenv("REQUEST_URI");
-	unsetenv("HTTP_COOKIE");
-	store[0] = "fa-vault";
-	store[1] = "store";
-	store[2] = NULL;
-	rs = run(store, p[0], out, sizeof(out));
-	close(p[0]);
-	rx = reap(pid);
 	if (rx == EX_NOPERM)
 		page(403, "Not connected", "the connection was declined, or "
 		    "FreeAgent refused it; nothing changed. Click Connect "
@@ -516,13 +496,8 @@ callback_page(void)
 	 * and its failure is not the connect's. */
 	seeother("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
 	    "Max-Age=0; HttpOnly; SameSite=Lax");
-	if (fa_validname(binding, 65)) {
-		pre[0] = "fa-prefetch";
-		pre[1] = "--";
-		pre[2] = binding;
-		pre[3] = NULL;
-		detached(pre);
-	}
+	if (fa_validname(binding, 65))
+		(void)job("prefetch", binding, NULL, 0, NULL);
 	exit(0);
 }
 
@@ -630,8 +605,7 @@ disconnect_page(const char *path)
 {
 	struct fa_query q;
 	const char *tok = NULL;
-	char id[65], body[FA_QMAXLEN + 1], out[512];
-	char *argv[6];
+	char id[65], body[FA_QMAXLEN + 1];
 	size_t n = strlen(path) - 10 - 11;
 	int st;
 
@@ -646,13 +620,7 @@ disconnect_page(const char *path)
 	    fa_query_get(&q, "csrf", &tok) == -1)
 		tok = NULL;
 	csrf_check(tok);
-	argv[0] = "fa-revoke";
-	argv[1] = "-t";
-	argv[2] = (char *)tenant;
-	argv[3] = "--";
-	argv[4] = id;
-	argv[5] = NULL;
-	st = run(argv, -1, out, sizeof(out));
+	st = job("revoke", id, NULL, 1, NULL);
 	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
 	if (st == 0)
@@ -752,7 +720,6 @@ settings_page(const char *id, const char *method)
 	struct fa_query q;
 	const char *tok = NULL, *action;
 	char body[FA_QMAXLEN + 1], out[512], tk[CSRF_LEN + 1], key[48];
-	char *argv[4];
 	int i;
 
 	set = json_object_get(json_object_get(a, "binding"), "settings");
@@ -766,11 +733,7 @@ settings_page(const char *id, const char *method)
 		csrf_check(tok);
 		if (fa_query_get(&q, "action", &action) == 0 &&
 		    action != NULL && strcmp(action, "refresh") == 0) {
-			argv[0] = "fa-prefetch";
-			argv[1] = "--";
-			argv[2] = (char *)id;
-			argv[3] = NULL;
-			if (run(argv, -1, out, sizeof(out)) != 0)
+			if (job("prefetch", id, NULL, 1, NULL) != 0)
 				page(503, "Not refreshed", "FreeAgent could "
 				    "not be reached; the reference data you "
 				    "had is kept. Try again in a few minutes");

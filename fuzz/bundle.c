@@ -30,25 +30,46 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Aborts if msg holds a token string of the input (8 bytes or more;
- * not one that is also in the binding name, which messages may quote). */
+/* Aborts if msg quotes a token string of the input (8 bytes or more;
+ * not one that is also in the binding name, which messages may quote):
+ * the message holds it, and changes when the token is replaced by
+ * another of the same length (a token such as "expires_at" is in the
+ * message by coincidence). */
 static void
 quoted(const uint8_t *data, size_t size, const char *msg)
 {
 	const char *k[] = { "access_token", "refresh_token" };
+	char *q, *dump, *again;
 	const char *s, *b;
-	json_t *j;
+	json_t *j, *c, *co;
 	size_t i;
 
 	if ((j = json_loadb((const char *)data, size, 0, NULL)) == NULL)
 		return;
 	if ((b = json_string_value(json_object_get(j, "binding"))) == NULL)
 		b = "";
-	for (i = 0; i < 2; i++)
-		if ((s = json_string_value(json_object_get(j, k[i]))) != NULL &&
-		    strlen(s) >= 8 && strstr(b, s) == NULL &&
-		    strstr(msg, s) != NULL)
+	for (i = 0; i < 2; i++) {
+		if ((s = json_string_value(json_object_get(j, k[i]))) == NULL ||
+		    strlen(s) < 8 || strstr(b, s) != NULL ||
+		    strstr(msg, s) == NULL)
+			continue;
+		if ((q = strdup(s)) == NULL || (c = json_deep_copy(j)) == NULL)
 			abort();
+		memset(q, s[0] == 'Q' ? 'R' : 'Q', strlen(q));
+		json_object_set_new(c, k[i], json_string(q));
+		if ((dump = json_dumps(c, JSON_COMPACT)) == NULL)
+			abort();
+		if ((again = strdup(msg)) == NULL)
+			abort();
+		memset(tok, 0, sizeof(*tok));
+		if (fa_bundle(dump, strlen(dump), tok, &co) != NULL ||
+		    strcmp(again, fa_errmsg()) != 0)
+			abort();
+		free(again);
+		fa_jsonfree(dump);
+		free(q);
+		json_decref(c);
+	}
 	json_decref(j);
 }
 

@@ -25,7 +25,6 @@ static const struct key {
 	{ "vault_dir",		S(vault_dir) },
 	{ "master_key_file",	S(master_key_file) },
 	{ "vault_socket",	S(vault_socket) },
-	{ "vault_users",	S(vault_users) },
 	{ "redirect_uri",	S(redirect_uri) },
 	{ "default_endpoint",	S(default_endpoint) },
 	{ "default_plan",	S(default_plan) },
@@ -60,6 +59,7 @@ defaults(struct fa_conf *c)
 {
 	c->nep = 2;
 	c->nplan = 0;
+	c->naccess = 0;
 	strcpy(c->default_endpoint, "production");
 	strcpy(c->default_plan, "default");
 	c->refresh_margin = 300;
@@ -236,6 +236,37 @@ unknown:
 	    lineno, rest);
 }
 
+/* access.NAME = admin | worker | dashboard; NAME a user, or @GROUP. */
+static int
+accessline(struct fa_conf *c, const char *name, const char *val, int lineno)
+{
+	static const char *const roles[] = { "admin", "worker", "dashboard" };
+	const char *n = name + (*name == '@');
+	size_t len = strlen(n);
+	int i;
+
+	if (len == 0 || len > FA_NAMELEN - 1 || strspn(n, "abcdefghijklmnop"
+	    "qrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len ||
+	    *n == '-' || *n == '.')
+		return fa_seterr(EX_CONFIG, "%s:%d: access.%s: not a user or "
+		    "@group name", curfile, lineno, name);
+	for (i = 0; i < c->naccess; i++)
+		if (strcmp(c->access[i].name, name) == 0)
+			return fa_seterr(EX_CONFIG, "%s:%d: access.%s is given "
+			    "twice", curfile, lineno, name);
+	if (c->naccess == FA_MAXACCESS)
+		return fa_seterr(EX_CONFIG, "%s:%d: more than %d access lines",
+		    curfile, lineno, FA_MAXACCESS);
+	for (i = 0; i < 3 && strcmp(val, roles[i]) != 0; i++)
+		;
+	if (i == 3)
+		return fa_seterr(EX_CONFIG, "%s:%d: access.%s must be admin, "
+		    "worker or dashboard", curfile, lineno, name);
+	strcpy(c->access[c->naccess].name, name);
+	c->access[c->naccess++].role = 1 << i;
+	return 0;
+}
+
 int
 fa_conf_line(struct fa_conf *c, char *line, int lineno)
 {
@@ -269,6 +300,8 @@ fa_conf_line(struct fa_conf *c, char *line, int lineno)
 		    curfile, lineno);
 	if (strncmp(key, "plan.", 5) == 0)
 		return planline(c, key + 5, val, lineno);
+	if (strncmp(key, "access.", 7) == 0)
+		return accessline(c, key + 7, val, lineno);
 	if ((dot = strrchr(key, '.')) == NULL) {
 		if ((k = findkey(globals, sizeof(globals) / sizeof(globals[0]),
 		    key)) == NULL)

@@ -27,12 +27,20 @@ struct fa_plan {
 	long	bindings;
 };
 
+/* access.USER = ROLE and access.@GROUP = ROLE (fa.conf(5)). */
+#define FA_MAXACCESS	64
+enum { FA_ADMIN = 1, FA_WORKER = 2, FA_DASHBOARD = 4 };
+
+struct fa_access {
+	char	name[FA_NAMELEN + 1];		/* a user, or "@" and a group */
+	int	role;				/* FA_ADMIN ... */
+};
+
 struct fa_conf {
 	char	path[PATH_MAX];
 	char	vault_dir[PATH_MAX];
 	char	master_key_file[PATH_MAX];
 	char	vault_socket[108];		/* "": VAULT_DIR/sock */
-	char	vault_users[1024];		/* user names, space-separated */
 	char	redirect_uri[FA_URLLEN];
 	char	default_endpoint[FA_NAMELEN];
 	char	default_plan[FA_NAMELEN];
@@ -48,6 +56,8 @@ struct fa_conf {
 	int	nep;
 	struct fa_plan plan[FA_MAXPLAN];
 	int	nplan;
+	struct fa_access access[FA_MAXACCESS];
+	int	naccess;
 };
 
 /* path NULL: $FA_CONFIG, else the compiled-in default. The struct must

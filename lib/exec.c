@@ -42,3 +42,22 @@ fa_sibling(const char *name, char *buf, size_t size)
 	}
 	return put(buf, size, FA_BINDIR, "", name);
 }
+
+void
+fa_minenv(char **env, size_t max)
+{
+	static const char *const keep[] = { "PATH=", "HOME=", "LANG=",
+	    "LC_ALL=", "TZ=", "USER=", "LOGNAME=", "FA_CONFIG=", "FA_BINDIR=",
+	    "ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=" };
+	extern char **environ;
+	size_t i, k, n = 0;
+
+	for (i = 0; environ[i] != NULL && n < max - 1; i++) {
+		for (k = 0; k < sizeof(keep) / sizeof(keep[0]) &&
+		    strncmp(environ[i], keep[k], strlen(keep[k])) != 0; k++)
+			;
+		if (k < sizeof(keep) / sizeof(keep[0]))
+			env[n++] = environ[i];
+	}
+	env[n] = NULL;
+}

@@ -10,5 +10,10 @@
  * (cgi-bin/); else where make install put it. 0, or -1 if it does not
  * fit. */
 int	 fa_sibling(const char *name, char *buf, size_t size);
+/* What a child of ours may see of our environment, into env (max
+ * entries, NULL-terminated): PATH and the locale, who and where it is,
+ * FA_CONFIG and FA_BINDIR, the sanitizers' options; never what a
+ * request brought (HTTP_*, QUERY_STRING, REMOTE_USER, …). */
+void	 fa_minenv(char **env, size_t max);
 
 #endif

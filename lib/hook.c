@@ -8,28 +8,8 @@
 #include <time.h>
 
 #include "diag.h"
+#include "exec.h"
 #include "hook.h"
-
-extern char **environ;
-
-/* What a hook may see of our environment: nothing a request brought,
- * nothing of ours it has no use for. */
-static void
-minenv(char **env, size_t max)
-{
-	static const char *const keep[] = { "PATH=", "HOME=", "LANG=",
-	    "LC_ALL=", "TZ=", "USER=", "LOGNAME=" };
-	size_t i, k, n = 0;
-
-	for (i = 0; environ[i] != NULL && n < max - 1; i++) {
-		for (k = 0; k < sizeof(keep) / sizeof(keep[0]) &&
-		    strncmp(environ[i], keep[k], strlen(keep[k])) != 0; k++)
-			;
-		if (k < sizeof(keep) / sizeof(keep[0]))
-			env[n++] = environ[i];
-	}
-	env[n] = NULL;
-}
 
 int
 fa_status_hook(const struct fa_conf *c, const char *binding,
@@ -37,7 +17,7 @@ fa_status_hook(const struct fa_conf *c, const char *binding,
 {
 	posix_spawn_file_actions_t fa;
 	struct timespec ts = { 0, 50000000L };
-	char *argv[4], *env[8];
+	char *argv[4], *env[16];
 	pid_t pid;
 	int st, e, waited;
 
@@ -47,7 +27,7 @@ fa_status_hook(const struct fa_conf *c, const char *binding,
 	argv[1] = (char *)binding;
 	argv[2] = (char *)status;
 	argv[3] = NULL;
-	minenv(env, sizeof(env) / sizeof(env[0]));
+	fa_minenv(env, sizeof(env) / sizeof(env[0]));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	/* Not the keeper's sockets, files or lock: a hook that outlives

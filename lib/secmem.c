@@ -156,15 +156,20 @@ fa_secfree(void *p)
 	pthread_mutex_unlock(&poollock);
 }
 
-/* Opens a secret file and checks it is a regular file nobody else can
- * read. Returns the fd, or -1 with the error set (status 78: the fix is
- * the operator's). */
+/* Opens a secret file and checks it: a regular file (O_NONBLOCK: a
+ * FIFO planted there must not hang us), not a symlink, ours, readable
+ * by nobody else, in a directory that only we or root can change
+ * (or a sticky one). Returns the fd, or -1 with the error set (status
+ * 78: the fix is the operator's). */
 static int
 opensecret(const char *path, const char *what, struct stat *st)
 {
+	char dir[PATH_MAX], *slash;
+	struct stat ds;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return fa_seterr(EX_CONFIG, "%s %s is missing%s", what,
 			    path, strcmp(what, "key file") == 0 ?
@@ -177,11 +182,31 @@ opensecret(const char *path, const char *what, struct stat *st)
 		return fa_seterr(EX_CONFIG, "%s %s is not a regular file",
 		    what, path);
 	}
+	if (st->st_uid != geteuid()) {
+		close(fd);
+		return fa_seterr(EX_CONFIG, "%s %s belongs to uid %ld, not to "
+		    "this user (uid %ld); fix it with: chown %ld %s", what,
+		    path, (long)st->st_uid, (long)geteuid(), (long)geteuid(),
+		    path);
+	}
 	if (st->st_mode & 077) {
 		close(fd);
 		return fa_seterr(EX_CONFIG, "%s %s is readable by others "
 		    "(mode %04o); fix it with: chmod 600 %s", what, path,
 		    (unsigned)(st->st_mode & 07777), path);
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strcpy(dir, ".");
+	else
+		slash[slash == dir] = '\0';
+	if (stat(dir, &ds) == -1 || (ds.st_uid != 0 &&
+	    ds.st_uid != geteuid()) || ((ds.st_mode & 022) &&
+	    !(ds.st_mode & S_ISVTX))) {
+		close(fd);
+		return fa_seterr(EX_CONFIG, "%s %s is in %s, which another user "
+		    "can change; keep it in a directory only root or its "
+		    "owner can write", what, path, dir);
 	}
 	return fd;
 }

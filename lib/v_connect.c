@@ -716,17 +716,17 @@ v_csrf_check(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 }
 
 const struct fa_verb fa_verbs_connect[] = {
-	{ "state.mint",		v_state_mint,		FA_W },
+	{ "state.mint",		v_state_mint,		FA_W | FA_BYDASH },
 	{ "state.consume",	v_state_consume,	FA_W },
 	{ "exchange.audit",	v_exchange_audit,	FA_W },
 	{ "revoke.look",	v_revoke_look,		0 },
 	{ "revoke.wipe",	v_revoke_wipe,		FA_W },
-	{ "dash.list",		v_dash_list,		0 },
-	{ "dash.get",		v_dash_get,		0 },
-	{ "dash.state",		v_dash_state,		0 },
-	{ "dash.settings",	v_dash_settings,	0 },
-	{ "dash.save",		v_dash_save,		FA_W },
-	{ "csrf.mint",		v_csrf_mint,		0 },
-	{ "csrf.check",		v_csrf_check,		0 },
+	{ "dash.list",		v_dash_list,		FA_BYDASH },
+	{ "dash.get",		v_dash_get,		FA_BYDASH },
+	{ "dash.state",		v_dash_state,		FA_BYDASH },
+	{ "dash.settings",	v_dash_settings,	FA_BYDASH },
+	{ "dash.save",		v_dash_save,		FA_W | FA_BYDASH },
+	{ "csrf.mint",		v_csrf_mint,		FA_BYDASH },
+	{ "csrf.check",		v_csrf_check,		FA_BYDASH },
 	{ NULL, NULL, 0 }
 };

@@ -94,7 +94,9 @@ tokens_in(json_t *in, struct fa_tokens *tok)
  * 0 (when due), 1 (-f), 2 (the sweep: honour retry_at), "lease":
  * seconds}. The answer's "state": "fresh" (with the tokens), "leased"
  * (the tokens, to refresh; then refresh.finish), "busy" (someone else
- * holds the lease: wait and ask again) or "done" (status, message). */
+ * holds the lease: wait and ask again), "due" (to a peer that holds no
+ * client secret: it asks for the job refresh) or "done" (status,
+ * message). */
 static int
 v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
@@ -177,6 +179,12 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			done(c, EX_TEMPFAIL, "%s: FreeAgent is not asked again "
 			    "before %lld s from now; try again then", id,
 			    (long long)(retry - now));
+		goto out;
+	}
+	/* Only a holder of the client secrets can refresh: another user's
+	 * process hears "due" and asks for the job (job.h). */
+	if (!(c->role & FA_ADMIN)) {
+		json_object_set_new(o, "state", json_string("due"));
 		goto out;
 	}
 	/* FreeAgent allows refresh_per_minute refreshes per company and
@@ -676,16 +684,16 @@ v_prefetch_stale(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 }
 
 const struct fa_verb fa_verbs_token[] = {
-	{ "refresh.take",	v_refresh_take,		0 },
+	{ "refresh.take",	v_refresh_take,		FA_BYWORKER },
 	{ "refresh.finish",	v_refresh_finish,	FA_W },
-	{ "refresh.due",	v_refresh_due,		0 },
+	{ "refresh.due",	v_refresh_due,		FA_BYWORKER },
 	{ "rate.ip",		v_rate_ip,		0 },
 	{ "rate.api",		v_rate_api,		0 },
 	{ "client.known",	v_client_known,		0 },
 	{ "client.worked",	v_client_worked,	0 },
-	{ "prefetch.look",	v_prefetch_look,	0 },
+	{ "prefetch.look",	v_prefetch_look,	FA_BYWORKER },
 	{ "prefetch.part",	v_prefetch_part,	0 },
 	{ "prefetch.save",	v_prefetch_save,	FA_W },
-	{ "prefetch.stale",	v_prefetch_stale,	0 },
+	{ "prefetch.stale",	v_prefetch_stale,	FA_BYWORKER },
 	{ NULL, NULL, 0 }
 };

@@ -530,6 +530,8 @@ fa_del(DB *db, DB_TXN *t, const char *key)
 	return db->del(db, t, &k, 0);
 }
 
+__thread long fa_audit_uid = -1;
+
 int
 fa_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
     const char *tenant, const char *event, const char *outcome,
@@ -553,6 +555,8 @@ fa_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
 	    (json_int_t)fa_now(), "binding", binding, "tenant", tenant,
 	    "event", event, "outcome", outcome, "detail",
 	    detail[0] ? detail : NULL);
+	if (j != NULL && fa_audit_uid >= 0)
+		json_object_set_new(j, "uid", json_integer(fa_audit_uid));
 	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return fa_seterr(1, "out of memory");

@@ -68,6 +68,9 @@ extern volatile int fa_vault_syncfailed;
 int	 fa_getjson(DB *, DB_TXN *, const char *key, json_t **, uint32_t flags);
 int	 fa_putjson(DB *, DB_TXN *, const char *key, json_t *);
 int	 fa_del(DB *, DB_TXN *, const char *key);
+/* An audit record; it names fa_audit_uid, this thread's peer (the
+ * keeper sets it for the request it serves), when that is not -1. */
+extern __thread long fa_audit_uid;
 int	 fa_audit(struct fa_vault *, DB_TXN *, const char *binding,
 	    const char *tenant, const char *event, const char *outcome,
 	    const char *fmt, ...) __attribute__((format(printf, 7, 8)));

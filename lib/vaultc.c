@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +82,9 @@ tryconnect(const struct fa_conf *c)
 static int
 startkeeper(const struct fa_conf *c)
 {
-	static const char *pass[] = { "ASAN_OPTIONS=", "LSAN_OPTIONS=",
-	    "UBSAN_OPTIONS=", "TZ=" };
-	char path[PATH_MAX], msg[600], *env[8], *argv[4];
+	char path[PATH_MAX], msg[600], *env[16], *argv[6];
+	struct passwd *pw;
 	struct stat st;
-	extern char **environ;
-	size_t i, k, ne = 0;
 	ssize_t n;
 	pid_t pid;
 	int p[2], status, len = 0;
@@ -102,16 +100,21 @@ startkeeper(const struct fa_conf *c)
 		    "start fa-vaultd");
 	if (fa_sibling("fa-vaultd", path, sizeof(path)) == -1)
 		return fa_seterr(1, "path of fa-vaultd too long");
-	env[ne++] = "PATH=/usr/bin:/bin";
-	for (i = 0; environ[i] != NULL && ne < 7; i++)
-		for (k = 0; k < sizeof(pass) / sizeof(pass[0]); k++)
-			if (strncmp(environ[i], pass[k], strlen(pass[k])) == 0)
-				env[ne++] = environ[i];
-	env[ne] = NULL;
+	fa_minenv(env, sizeof(env) / sizeof(env[0]));
 	argv[0] = "fa-vaultd";
 	argv[1] = "-c";
 	argv[2] = (char *)c->path;
 	argv[3] = NULL;
+	/* Root starts the keeper as the vault's owner, who holds the
+	 * keys: never a root keeper in a vault another user owns. */
+	if (geteuid() == 0 && st.st_uid != 0) {
+		if ((pw = getpwuid(st.st_uid)) == NULL)
+			return fa_seterr(EX_CONFIG, "%s: its owner (uid %ld) "
+			    "has no name", c->vault_dir, (long)st.st_uid);
+		argv[3] = "-u";
+		argv[4] = pw->pw_name;
+		argv[5] = NULL;
+	}
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return fa_seterr(1, "pipe: %s", strerror(errno));
 	if ((pid = fork()) == -1) {
@@ -396,3 +399,28 @@ gate_worked(const char *endpoint, const char *client)
 }
 
 const struct fa_gate fa_gate_vault = { gate_rate, gate_known, gate_worked };
+
+int
+fa_holder(const struct fa_conf *c)
+{
+	struct stat st;
+
+	return stat(c->vault_dir, &st) == -1 || st.st_uid == geteuid();
+}
+
+int
+fa_delegate(const struct fa_conf *c, json_t *args)
+{
+	json_t *a, *l;
+	size_t i;
+	int r;
+
+	r = fa_ask(c, "job.run", args, &a);
+	if (r == 0) {
+		json_array_foreach(json_object_get(a, "stderr"), i, l)
+			fprintf(stderr, "%s\n", json_string_value(l));
+		r = (int)json_integer_value(json_object_get(a, "exit"));
+	}
+	json_decref(a);
+	return r;
+}

@@ -24,6 +24,14 @@ int	 fa_ask(const struct fa_conf *, const char *verb, json_t *args,
  * (fa-refresh's rotated tokens). */
 int	 fa_ask_until(const struct fa_conf *, const char *verb, json_t *args,
 	    json_t **ans, int secs);
+/* 1 when this process runs as the vault's owner, the user that holds
+ * the client secrets (or when there is no vault yet to say); 0 when it
+ * must ask the keeper to run what needs them (fa_delegate). */
+int	 fa_holder(const struct fa_conf *);
+/* Has the keeper run a job for us (job.run, lib/job.h: args name it):
+ * the job's stderr lines go to ours. Returns its exit status, or -1
+ * with the error set when it did not run. */
+int	 fa_delegate(const struct fa_conf *, json_t *args);
 /* Closes the connection (a keeper forgets nothing a client did not
  * finish; this only saves it the wait). */
 void	 fa_vaultc_close(void);

@@ -23,6 +23,7 @@ struct fa_call {
 	json_t		*out;		/* the answer's "a" */
 	uid_t		 uid;		/* the peer (SO_PEERCRED) */
 	pid_t		 pid;
+	int		 role;		/* its roles: FA_ADMIN ... */
 	int		 status;	/* fa_fail: the answer's status */
 	char		 msg[512];
 	int		 nhooks;	/* status changes: run after commit */
@@ -33,8 +34,14 @@ enum {
 	FA_W = 1,	/* a write: its request id and answer are kept, so a
 			 * retry is applied once; its answer holds no secret */
 	FA_NOTXN = 2,	/* runs its own transactions (fa_vault_txn), t NULL */
-	FA_EXCL = 4	/* runs with no other request in flight (rekey:
+	FA_EXCL = 4,	/* runs with no other request in flight (rekey:
 			 * it changes the keys every verb uses) */
+	FA_JOB = 8,	/* job.run (job.h): no lock, no transaction */
+	/* Who may ask, besides admin (conf.h's roles, shifted): */
+	FA_BYWORKER = FA_WORKER << 4,
+	FA_BYDASH = FA_DASHBOARD << 4	/* always for a tenant: "tenant"
+					 * is required, and the verb scopes
+					 * what it reads and writes to it */
 };
 
 struct fa_verb {

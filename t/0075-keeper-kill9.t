@@ -54,11 +54,11 @@ while [ $kills -lt 50 ]; do
 	# ...and one that has acknowledged a store since the last kill, so
 	# the storm gets somewhere however slow the machine (sanitizers).
 	i=0
-	while [ "$(wc -l <"$T/stored" 2>/dev/null || echo 0)" -le "$seen" ] &&
+	while [ "$(cat "$T/stored" 2>/dev/null | wc -l)" -le "$seen" ] &&
 	    [ $i -lt 3000 ]; do
 		i=$((i + 1)); sleep 0.01
 	done
-	seen=$(wc -l <"$T/stored" 2>/dev/null || echo 0)
+	seen=$(cat "$T/stored" 2>/dev/null | wc -l)
 	sleep "0.0$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
 	kill -9 "$k" && kills=$((kills + 1))
 	last=$k

@@ -93,11 +93,31 @@ st=$?
 like "$T/err" "may not use the vault" "saying so"
 fa-vault log | jq -r 'select(.event == "access") | .outcome + " " + .detail' >"$T/acc"
 like "$T/acc" "^refused uid $(id -u nobody) " "the refusal is in the audit log"
-echo "vault_users = nobody" >>"$FA_CONFIG"
-setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    fa-vault -c "$FA_CONFIG" ls >"$T/out" 2>"$T/err"
-ok $? "named in vault_users: served (the keeper read its changed config)"
+asnobody() {	# as uid nobody, group nogroup: fa-vault ARGS
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    fa-vault -c "$FA_CONFIG" "$@" >"$T/out" 2>"$T/err"
+}
+echo "access.@nogroup = worker" >>"$FA_CONFIG"
+asnobody ls
+ok $? "its group is a worker: served (the keeper read its changed config)"
 diag "$T/err"
+fa-vault keygen "$T/new.key"
+asnobody rekey "$T/new.key"
+st=$?
+[ $st -eq 77 ]; ok $? "a worker may not rekey: 77 (got $st)"
+like "$T/err" "may not ask vault.rekey" "saying so"
+fa-vault log | jq -r 'select(.event == "access") | .detail' >"$T/acc"
+like "$T/acc" "^uid $(id -u nobody) pid [0-9]* may not ask vault.rekey" \
+    "the refusal is in the audit log"
+echo "access.nobody = dashboard" >>"$FA_CONFIG"
+asnobody ls
+st=$?
+[ $st -eq 77 ]; ok $? "its own line wins: a dashboard may not list every binding: 77 (got $st)"
+sed -i '/^access\./d' "$FA_CONFIG"
+echo "access.nobody = boss" >>"$FA_CONFIG"
+expect 78 "a role that is not one: 78" fa-vault -c "$FA_CONFIG" ls
+like "$T/err" "access.nobody must be admin, worker or dashboard" "saying so, with file:line"
+sed -i '/^access\./d' "$FA_CONFIG"
 
 # A client that may not start a keeper says how to.
 kill "$(keeper)"; while [ -S "$T/vault/sock" ]; do sleep 0.01; done

@@ -86,7 +86,7 @@ ok $? "b3 connected to the company picked"
 get acme:pw-a /dashboard/bindings/b3 >/dev/null
 like "$T/b" 'Reference data</th><td>loading' "its page says the reference data is loading"
 # That fa-prefetch, which outlives the request, holds no code.
-pf=$(pgrep -f 'fa-prefetch -- b3' | head -n 1)
+pf=$(pgrep -f 'fa-prefetch .*-- b3' | head -n 1)
 [ -n "$pf" ] && tr '\0' '\n' <"/proc/$pf/environ" >"$T/pfenv" && ! grep -q 'code=' "$T/pfenv"
 ok $? "the reference data's fetch, running on, has no code in its environment"
 grep 'code=' "$T/pfenv" | cut -c1-60 | sed 's/^/# /'
