@@ -754,14 +754,16 @@ become(const char *user, const struct fa_conf *c)
 		errx(EX_USAGE, "-u %s: only root can become another user", user);
 	gid = pw->pw_gid;
 	if (mkdir(c->vault_dir, 0700) == 0 &&
-	    chown(c->vault_dir, pw->pw_uid, gid) == -1)
+	    (chown(c->vault_dir, pw->pw_uid, gid) == -1 ||
+	    chmod(c->vault_dir, 0700) == -1))
 		err(EX_CONFIG, "%s", c->vault_dir);
 	if (c->vault_socket[0] != '\0') {
 		snprintf(dir, sizeof(dir), "%s", c->vault_socket);
 		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 			*slash = '\0';
 			if (mkdir(dir, 0750) == 0 &&
-			    chown(dir, pw->pw_uid, gid) == -1)
+			    (chown(dir, pw->pw_uid, gid) == -1 ||
+			    chmod(dir, 0750) == -1))
 				err(EX_CONFIG, "%s", dir);
 		}
 	}

@@ -1,16 +1,19 @@
 #!/bin/sh
 # The whole connect flow in a real browser (headless Chromium from
 # Debian, driven by playwright-core): connect, pick a company on the
-# consent page, the green row, the settings dropdowns, disconnect.
+# consent page, the green row, the settings dropdowns, disconnect. As
+# deployed: the keeper as the vault's user, lighttpd and the dashboard
+# as the web server's (t/lib.sh privsep).
 . "$(dirname "$0")/lib.sh"
 
-mkvault >/dev/null 2>&1
-standin
+privsep
 printf 'acme:pw-a\n' >"$T/users"
 webserver
 sed -i "s|^redirect_uri = .*|redirect_uri = $WEB/dashboard/freeagent-callback|" "$FA_CONFIG"
 fa-vault tenant add acme && fa-vault add -t acme b1 magento=shop.example.com
 ok $? "a tenant with a pending binding"
+pgrep -u $WU -x lighttpd >/dev/null && [ "$(ps -o user= -p "$(cat "$T/vault/lock")")" = $VU ]
+ok $? "lighttpd runs as $WU, the keeper as $VU"
 
 node "$TOP/t/browser/flow.js" "$WEB" acme pw-a b1 1002 "$T/bindings.png" >"$T/flow" 2>"$T/flow.err"
 ok $? "the browser went through the flow"

@@ -47,6 +47,10 @@ diag() {
 done_testing() {
 	[ -n "${FA_CONFIG:-}" ] && [ -d "$T/vault" ] &&
 	    fa-vault log >"$T/audit.txt" 2>>"$T/stderr.all"
+	if [ -n "${SANLOG:-}" ]; then	# privsep's sanitizer logs
+		stopkeeper
+		cp "$T"/san/asan.* "$T"/san/ubsan.* "$SANLOG"/ 2>/dev/null
+	fi
 	python3 "$TOP/t/leakscan.py" "$T" >"$T/leakscan.out"
 	ok $? "no secret in argv, environment, stderr, logs, pages or vault"
 	diag "$T/leakscan.out"
@@ -129,6 +133,80 @@ mkvault() {
 	fa-vault keygen "$T/master.key" && fa-vault init
 }
 
+# privsep: the keeper, the web server and a worker as users of their
+# own (made if need be), as fa-dashboard(8) deploys them: VU
+# (fa_t_vault) owns the vault, the master key and the client secret,
+# and its keeper runs as VU (fa-vaultd -u, started by root's first
+# request); WU (fa_t_web) is the dashboard's, and webserver runs
+# lighttpd as WU; KU (fa_t_work) is a worker; NU (fa_t_none) has no
+# access line. The socket is $T/run/sock, in VU's group, which the
+# others are in. A vault as mkvault makes, with the stand-in (standin)
+# and a status hook that keeps its environment in $T/hooks/env.STATUS.
+# Our programs are copied where those users can run them (B, PATH); so
+# are the sanitizers' logs (back at done_testing).
+privsep() {
+	VU=fa_t_vault WU=fa_t_web KU=fa_t_work NU=fa_t_none
+	for u in $VU $WU $KU $NU; do
+		id -u $u >/dev/null 2>&1 ||
+		    useradd -r -M -d /nonexistent -s /usr/sbin/nologin $u ||
+		    { echo "Bail out! cannot add user $u"; exit 1; }
+	done
+	# The socket's group is the keeper's: whoever may reach it is in that
+	# group (the unlisted user too, so that the keeper itself refuses it).
+	for u in $WU $KU $NU; do usermod -a -G $VU $u; done
+	chmod 711 "$T"
+
+	# Our programs where the other users can run them; the sanitizers'
+	# logs and suppressions where they can write and read them (copied
+	# back at the end for make check-asan to see).
+	mkdir -p "$T/b/bin" "$T/b/cgi-bin" "$T/san"
+	cp "$B"/bin/fa-* "$T/b/bin/" && cp "$B/cgi-bin/fa-dashboard" "$T/b/cgi-bin/"
+	rm -f "$T"/b/bin/*.c "$T"/b/bin/*.o
+	chmod -R a+rX "$T/b"
+	chmod 1777 "$T/san"
+	SANLOG=
+	case ${ASAN_OPTIONS:-} in *log_path=*)
+		SANLOG=$(echo "$ASAN_OPTIONS" | sed 's/.*log_path=\([^:]*\).*/\1/')
+		SANLOG=${SANLOG%/*}
+		ASAN_OPTIONS=$(echo "$ASAN_OPTIONS" | sed "s|log_path=[^:]*|log_path=$T/san/asan|")
+		UBSAN_OPTIONS=$(echo "${UBSAN_OPTIONS:-}" | sed "s|log_path=[^:]*|log_path=$T/san/ubsan|")
+		export ASAN_OPTIONS UBSAN_OPTIONS ;;
+	esac
+	case ${LSAN_OPTIONS:-} in *suppressions=*)
+		cp "$TOP/t/lsan.supp" "$T/san/lsan.supp" && chmod 644 "$T/san/lsan.supp"
+		LSAN_OPTIONS=$(echo "$LSAN_OPTIONS" | sed "s|suppressions=[^:]*|suppressions=$T/san/lsan.supp|")
+		export LSAN_OPTIONS ;;
+	esac
+	B=$T/b
+	PATH=$B/bin:$PATH
+	as() { _u=$1; shift; runuser -u "$_u" -- env PATH="$PATH" "$@"; }
+
+	cat >"$T/fa.conf" <<-CONF
+	vault_dir = $T/vault
+	master_key_file = $T/master.key
+	vault_socket = $T/run/sock
+	redirect_uri = http://127.0.0.1:1/dashboard/freeagent-callback
+	status_hook = $T/hook.sh
+	access.$WU = dashboard
+	access.$KU = worker
+	CONF
+	FA_CONFIG=$T/fa.conf
+	export FA_CONFIG
+	chmod 644 "$FA_CONFIG"
+	fa-vault keygen "$T/master.key" && chown $VU "$T/master.key"
+	standin
+	chmod 600 "$T/fixture.json" "$T/secrets.list"
+	chown $VU "$T/local.secret" && chmod 400 "$T/local.secret"
+	mkdir -m 700 "$T/vault" && chown $VU "$T/vault"
+	mkdir -m 1777 "$T/hooks"
+	printf '#!/bin/sh\nenv >"%s/hooks/env.$2"\n' "$T" >"$T/hook.sh"
+	chmod 755 "$T/hook.sh"
+	WEBUSER=$WU
+	: >"$T/pages.all" && chmod 666 "$T/pages.all"
+	: >"$T/lighttpd.err" && chown $WU "$T/lighttpd.err"
+	fa-vault init >"$T/privsep.out" 2>"$T/privsep.err"
+}
+
 # bundle BINDING ACCESS REFRESH COMPANY_ID SUBDOMAIN [ENDPOINT]
 bundle() {
 	printf '%s\n%s\n' "$2" "$3" >>"$T/secrets.list"
@@ -193,7 +271,7 @@ connect() {
 
 # Starts lighttpd on loopback with /dashboard/ mapped onto the CGI
 # program, HTTP Basic for the users in $T/users ("name:password" lines).
-# Sets WEB (its base URL).
+# Sets WEB (its base URL). As the user $WEBUSER, if that is set.
 webserver() {
 	# The dashboard, its pages also kept in pages.all for leakscan.
 	mkdir -p "$T/cgi"
@@ -208,6 +286,7 @@ webserver() {
 	server.bind = "127.0.0.1"
 	server.port = $_port
 	server.errorlog = "$T/lighttpd.err"
+	${WEBUSER:+server.username = \"$WEBUSER\"}
 	alias.url = ("/dashboard" => "$T/cgi/fa-dashboard")
 	cgi.assign = ("/fa-dashboard" => "")
 	setenv.add-environment = ("FA_CONFIG" => "$FA_CONFIG", "FA_BINDIR" => "$B/bin",
