@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +40,6 @@
  * FA_REQMAX. */
 #define PARTLEN		24000
 
-extern char **environ;
 
 static struct fa_conf conf;
 static const char *confpath;
@@ -71,14 +69,11 @@ usage(void)
 static pid_t
 spawn(const char *prog, const char *opt, const char *id, int out)
 {
-	char path[PATH_MAX], *argv[7];
-	posix_spawn_file_actions_t fa;
-	int e, i = 0;
+	char *argv[7];
+	int i = 0;
 	pid_t pid;
 
-	if (fa_sibling(prog, path, sizeof(path)) == -1)
-		return fa_seterr(1, "path of %s too long", prog);
-	argv[i++] = path;
+	argv[i++] = (char *)prog;
 	if (confpath != NULL) {
 		argv[i++] = "-c";
 		argv[i++] = (char *)confpath;
@@ -88,12 +83,8 @@ spawn(const char *prog, const char *opt, const char *id, int out)
 	argv[i++] = "--";
 	argv[i++] = (char *)id;
 	argv[i] = NULL;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	e = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e != 0)
-		return fa_seterr(1, "%s: %s", path, strerror(e));
+	if ((pid = fa_spawn(argv, -1, out, -1, -1)) == -1)
+		return fa_seterr(1, "%s could not start", prog);
 	return pid;
 }
 

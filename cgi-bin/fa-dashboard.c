@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,34 +164,6 @@ csrf_check(const char *got)
 	    "the dashboard: go back and try again");
 }
 
-/* Starts our program argv[0] with stdin from fd in (or /dev/null when
- * in is -1) and stdout into fd out: its pid, or -1. */
-static pid_t
-spawn(char *const argv[], int in, int out)
-{
-	posix_spawn_file_actions_t fa;
-	char prog[PATH_MAX], *env[16];
-	pid_t pid;
-	int e;
-
-	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
-		return -1;
-	/* Our connection to the keeper is ours alone; the request's
-	 * headers, query and cookies are ours alone too. */
-	fa_vaultc_close();
-	fa_minenv(env, sizeof(env) / sizeof(env[0]));
-	posix_spawn_file_actions_init(&fa);
-	if (in >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	e = posix_spawn(&pid, prog, &fa, NULL, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	return e == 0 ? pid : -1;
-}
-
 /* A child's exit status, or -1. */
 static int
 reap(pid_t pid)
@@ -205,7 +176,7 @@ reap(pid_t pid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs our program argv[0] (spawn) and keeps up to outsz-1 bytes of its
+/* Runs our program argv[0] (fa_spawn) and keeps up to outsz-1 bytes of its
  * stdout in out. Returns its exit status, or -1. */
 static int
 run(char *const argv[], int in, char *out, size_t outsz)
@@ -217,7 +188,9 @@ run(char *const argv[], int in, char *out, size_t outsz)
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	pid = spawn(argv, in, p[1]);
+	/* Our connection to the keeper is ours alone. */
+	fa_vaultc_close();
+	pid = fa_spawn(argv, in, p[1], -1, -1);
 	close(p[1]);
 	if (pid == -1) {
 		close(p[0]);

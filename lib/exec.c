@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,4 +62,41 @@ fa_minenv(char **env, size_t max)
 			env[n++] = environ[i];
 	}
 	env[n] = NULL;
+}
+
+pid_t
+fa_spawn(char *const argv[], int in, int out, int err, pid_t pgid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	char prog[PATH_MAX], *env[16];
+	pid_t pid;
+	int e;
+
+	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
+		return -1;
+	fa_minenv(env, sizeof(env) / sizeof(env[0]));
+	posix_spawn_file_actions_init(&fa);
+	if (in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+		    O_RDONLY, 0);
+	if (out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out, 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+		    O_WRONLY, 0);
+	if (err >= 0)
+		posix_spawn_file_actions_adddup2(&fa, err, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawnattr_init(&at);
+	if (pgid >= 0) {
+		posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+		posix_spawnattr_setpgroup(&at, pgid);
+	}
+	e = posix_spawn(&pid, prog, &fa, &at, argv, env);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	return e == 0 ? pid : -1;
 }

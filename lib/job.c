@@ -8,10 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,43 +57,6 @@ struct run {
 	int	 status[2];
 	json_t	*lines;
 };
-
-/* Our program argv[0] in a process group of its own (pgid: 0 for a new
- * one): stdin from in and stdout into out (-1: /dev/null), stderr into
- * err. Its pid, or -1. */
-static pid_t
-start(char *const argv[], int in, int out, int err, pid_t pgid)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	char prog[PATH_MAX], *env[16];
-	pid_t pid;
-	int e;
-
-	if (fa_sibling(argv[0], prog, sizeof(prog)) == -1)
-		return -1;
-	fa_minenv(env, sizeof(env) / sizeof(env[0]));
-	posix_spawn_file_actions_init(&fa);
-	if (in >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0);
-	if (out >= 0)
-		posix_spawn_file_actions_adddup2(&fa, out, 1);
-	else
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
-		    O_WRONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, err, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-	posix_spawnattr_setpgroup(&at, pgid);
-	e = posix_spawn(&pid, prog, &fa, &at, argv, env);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	return e == 0 ? pid : -1;
-}
 
 static void
 keepline(struct run *rn, char *line)
@@ -215,13 +176,13 @@ launch(struct run *rn, const char *conf, const char *tenant,
 			argv[n++] = (char *)tenant;
 		}
 		argv[n] = NULL;
-		if ((rn->pid[0] = start(argv, q[0], x[1], e[1], 0)) == -1)
+		if ((rn->pid[0] = fa_spawn(argv, q[0], x[1], e[1], 0)) == -1)
 			goto out;
 		rn->npid = 1;
 		argv[0] = "fa-vault";
 		argv[3] = "store";
 		argv[4] = NULL;
-		if ((rn->pid[1] = start(argv, x[0], -1, e[1],
+		if ((rn->pid[1] = fa_spawn(argv, x[0], -1, e[1],
 		    rn->pid[0])) == -1) {
 			kill(-rn->pid[0], SIGKILL);
 			goto out;
@@ -252,7 +213,7 @@ launch(struct run *rn, const char *conf, const char *tenant,
 		argv[n++] = rn->binding;
 	}
 	argv[n] = NULL;
-	if ((rn->pid[0] = start(argv, -1, -1, e[1], 0)) != -1) {
+	if ((rn->pid[0] = fa_spawn(argv, -1, -1, e[1], 0)) != -1) {
 		rn->npid = 1;
 		r = 0;
 	}
