@@ -772,6 +772,11 @@ become(const char *user, const struct fa_conf *c)
 		err(1, "cannot become %s", user);
 	if (pw->pw_uid != 0 && setuid(0) != -1)
 		errx(1, "became %s, yet could become root again", user);
+	/* What jobs and hooks see is USER's, not the starter's. */
+	if (setenv("HOME", pw->pw_dir, 1) == -1 ||
+	    setenv("USER", pw->pw_name, 1) == -1 ||
+	    setenv("LOGNAME", pw->pw_name, 1) == -1)
+		err(1, "setenv");
 }
 
 static void __attribute__((noreturn))

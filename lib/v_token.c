@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diag.h"
 #include "oauth.h"
@@ -181,9 +182,10 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			    (long long)(retry - now));
 		goto out;
 	}
-	/* Only a holder of the client secrets can refresh: another user's
-	 * process hears "due" and asks for the job (job.h). */
-	if (!(c->role & FA_ADMIN)) {
+	/* Only the keeper's own user holds the client secrets and can
+	 * refresh: any other (a worker, root in a vault another user owns)
+	 * hears "due" and asks for the job (job.h). */
+	if (c->uid != geteuid()) {
 		json_object_set_new(o, "state", json_string("due"));
 		goto out;
 	}

@@ -145,6 +145,15 @@ as $KU fa-prefetch b1 >"$T/cache" 2>"$T/err"
 ok $? "a worker's fa-prefetch b1: fetched by the keeper's job, printed"
 as $KU fa-vault rekey "$T/new.key" >/dev/null 2>&1
 [ $? -eq 77 ]; ok $? "a worker may not rekey"
+# Root is admin, but not the keeper's user: the keeper refreshes for it.
+n0=$(count grant:refresh_token)
+fa-refresh -f -p b1 >"$T/rtok" 2>"$T/err"
+ok $? "root's fa-refresh -f -p b1"
+diag "$T/err"
+[ "$(count grant:refresh_token)" -eq $((n0 + 1)) ] &&
+    ctl GET tokens | jq -r '.access_tokens[].token' | grep -qxF -f "$T/rtok"
+ok $? "one refresh, by the keeper's job; root got the new token"
+[ "$(fa-vault show b1 | jq -r .status)" = connected ]; ok $? "b1 still connected"
 
 # Disconnect through the web server, with a header of its own: the
 # status hook (run by the keeper) sees none of the request.
@@ -159,6 +168,7 @@ grep -E '^(HTTP_|QUERY_STRING|REMOTE_USER|AUTH|REQUEST_|CONTENT_|SERVER_|GATEWAY
     "$T/hooks/env.disconnected" "$T/hooks/env.connected" >"$T/leak"
 [ ! -s "$T/leak" ]; ok $? "the hook's environment holds nothing of the request"
 diag "$T/leak"
+grep -qx "USER=$VU" "$T/hooks/env.disconnected"; ok $? "and names the keeper's user (-u), not root"
 expect 0 "verify passes" fa-vault verify
 
 done_testing
