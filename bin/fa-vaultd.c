@@ -393,12 +393,12 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 		goto reply;
 	}
 	call.in = rq.args;
+	fa_audit_uid = (long)cr->uid;
 	if (mayask(verb, &call) == -1) {
 		fa_req_free(&rq);
 		ans = answer(&call, fa_errstatus(), fa_errmsg());
 		goto reply;
 	}
-	fa_audit_uid = (long)cr->uid;
 	if (verb->flags & FA_JOB) {
 		/* No lock held: the job's programs ask us in turn. */
 		callreset(&call);

@@ -102,9 +102,9 @@ refused() {	# refused DESCRIPTION CMD...: 77 as the web user
 refused "fa-refresh -p b1 as the web user" fa-refresh -p b1
 refused "fa-vault token b1 as the web user" fa-vault token b1
 refused "fa-vault rekey as the web user" fa-vault rekey "$T/new.key"
-fa-vault log | jq -r 'select(.event == "access" and .outcome == "refused") | .detail' >"$T/acc"
+fa-vault log | jq -r 'select(.event == "access" and .outcome == "refused") | "\(.uid) \(.detail)"' >"$T/acc"
 for v in refresh.take token.get vault.rekey; do
-	grep -q "^uid $(id -u $WU) pid [0-9]* may not ask $v\$" "$T/acc"
+	grep -q "^$(id -u $WU) uid $(id -u $WU) pid [0-9]* may not ask $v\$" "$T/acc"
 	ok $? "audited: uid $(id -u $WU) may not ask $v"
 done
 # Straight to the socket: another tenant's binding is no binding.
