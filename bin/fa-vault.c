@@ -36,7 +36,8 @@ usage(void)
 	    "       fa-vault [-c file] add -t tenant binding magento=host [endpoint=E]\n"
 	    "       fa-vault [-c file] ls [-t tenant] | show binding | rm binding\n"
 	    "       fa-vault [-c file] set binding key=value ...\n"
-	    "       fa-vault [-c file] store | token [-f] binding | log [binding]\n");
+	    "       fa-vault [-c file] store | token [-f] binding | log [binding]\n"
+	    "       fa-vault [-c file] backup dir\n");
 	exit(EX_USAGE);
 }
 
@@ -206,6 +207,30 @@ cmd_rekey(int argc, char *argv[])
 		    fa_jstr(ans, "key_file"));
 	}
 	json_decref(ans);
+	return finish();
+}
+
+/* A hot backup into dir, which must not exist: made by the keeper, as
+ * its user, while it serves. */
+static int
+cmd_backup(int argc, char *argv[])
+{
+	char dir[PATH_MAX], cwd[PATH_MAX];
+	json_t *args;
+
+	if (argc != 2)
+		usage();
+	if (argv[1][0] == '/')
+		snprintf(dir, sizeof(dir), "%s", argv[1]);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    snprintf(dir, sizeof(dir), "%s/%s", cwd, argv[1]) >=
+	    (int)sizeof(dir))
+		errx(EX_USAGE, "%s: path too long", argv[1]);
+	args = json_pack("{s:s}", "dir", dir);
+	json_decref(ask("vault.backup", args));
+	fprintf(stderr, "fa-vault: backup: %s holds a consistent copy; to "
+	    "restore, point vault_dir at a copy of it (the same master key)\n",
+	    dir);
 	return finish();
 }
 
@@ -549,6 +574,7 @@ static const struct cmd {
 	{ "keygen",	cmd_keygen },
 	{ "rekey",	cmd_rekey },
 	{ "verify",	cmd_verify },
+	{ "backup",	cmd_backup },
 	{ "tenant",	cmd_tenant },
 	{ "add",	cmd_add },
 	{ "ls",		cmd_ls },

@@ -193,6 +193,29 @@ v_init(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	return r;
 }
 
+static int
+backup_audit(struct fa_vault *v, DB_TXN *t, void *dir)
+{
+	return fa_audit(v, t, NULL, NULL, "backup", "ok", "into %s",
+	    (const char *)dir);
+}
+
+/* {"dir"}: a hot backup (fa_vault_backup), while every other request is
+ * served. */
+static int
+v_backup(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	const char *dir;
+
+	(void)t;
+	if (fa_arg_str(c->in, "dir", PATH_MAX - 1, 1, &dir) == -1 ||
+	    fa_vault_backup(v, dir) == -1 ||
+	    fa_vault_txn(v, backup_audit, (void *)dir) == -1)
+		return -1;
+	json_object_set_new(c->out, "dir", json_string(dir));
+	return 0;
+}
+
 /* ---- tenants ---- */
 
 static int
@@ -1223,6 +1246,7 @@ const struct fa_verb fa_verbs_vault[] = {
 	{ "vault.init",		v_init,		FA_W },
 	{ "vault.rekey",	v_rekey,	FA_NOTXN | FA_EXCL },
 	{ "vault.verify",	v_verify,	FA_NOTXN },
+	{ "vault.backup",	v_backup,	FA_NOTXN },
 	{ "tenant.add",		v_tenant_add,	FA_W },
 	{ "tenant.set",		v_tenant_set,	FA_W },
 	{ "tenant.ls",		v_tenant_ls,	FA_BYWORKER },

@@ -382,6 +382,40 @@ fa_vault_close(struct fa_vault *v)
 	v->lockfd = -1;
 }
 
+int
+fa_vault_backup(struct fa_vault *v, const char *dir)
+{
+	DB_ENV *e;
+	struct stat st;
+	int r;
+
+	if (dir[0] != '/')
+		return fa_seterr(EX_USAGE, "backup: %s is not an absolute path",
+		    dir);
+	if (stat(dir, &st) == 0)
+		return fa_seterr(1, "backup: %s exists: name a new directory",
+		    dir);
+	if (mkdir(dir, 0700) == -1)
+		return fa_seterr(1, "backup: %s: %s", dir, strerror(errno));
+	/* Data files, then the logs that cover their copying. */
+	if ((r = v->env->backup(v->env, dir, DB_EXCL)) != 0)
+		return dbfail(r, "backup");
+	/* The copy is fuzzy until recovered: catastrophic recovery on it,
+	 * in an environment of its own, makes it a vault a keeper starts
+	 * from as from its own. */
+	if ((r = db_env_create(&e, 0)) != 0)
+		return dbfail(r, "backup");
+	e->set_errcall(e, errcall);
+	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_PRIVATE | DB_RECOVER_FATAL, 0600);
+	if (r == 0)
+		r = e->txn_checkpoint(e, 0, 0, DB_FORCE);
+	(void)e->close(e, 0);
+	if (r != 0)
+		return dbfail(r, "backup: recovery");
+	return fa_syncdir(dir);
+}
+
 void
 fa_vault_checkpoint(struct fa_vault *v)
 {

@@ -58,6 +58,9 @@ void	 fa_vault_close(struct fa_vault *);
  * Berkeley DB error (deadlock: retried; anything else: reported). */
 int	 fa_vault_txn(struct fa_vault *, fa_txnfn, void *);
 int	 fa_vault_loadkeys(struct fa_vault *, const char *extra);
+/* A hot backup into dir (absolute; it must not exist), recovered, so
+ * that a keeper starts from a copy of it as from its own vault_dir. */
+int	 fa_vault_backup(struct fa_vault *, const char *dir);
 /* Writes what the cache holds and removes logs no longer needed. */
 void	 fa_vault_checkpoint(struct fa_vault *);
 /* Set once an fsync of the vault failed (fa-vaultd(8)): nothing after
