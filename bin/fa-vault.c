@@ -37,7 +37,7 @@ usage(void)
 	    "       fa-vault [-c file] ls [-t tenant] | show binding | rm binding\n"
 	    "       fa-vault [-c file] set binding key=value ...\n"
 	    "       fa-vault [-c file] store | token [-f] binding | log [binding]\n"
-	    "       fa-vault [-c file] backup dir\n");
+	    "       fa-vault [-c file] backup dir | repl\n");
 	exit(EX_USAGE);
 }
 
@@ -231,6 +231,21 @@ cmd_backup(int argc, char *argv[])
 	fprintf(stderr, "fa-vault: backup: %s holds a consistent copy; to "
 	    "restore, point vault_dir at a copy of it (the same master key)\n",
 	    dir);
+	return finish();
+}
+
+/* This site's role in its replication group, its master, the sites. */
+static int
+cmd_repl(int argc, char *argv[])
+{
+	json_t *a;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	a = ask("repl.status", NULL);
+	putline(a);
+	json_decref(a);
 	return finish();
 }
 
@@ -575,6 +590,7 @@ static const struct cmd {
 	{ "rekey",	cmd_rekey },
 	{ "verify",	cmd_verify },
 	{ "backup",	cmd_backup },
+	{ "repl",	cmd_repl },
 	{ "tenant",	cmd_tenant },
 	{ "add",	cmd_add },
 	{ "ls",		cmd_ls },

@@ -367,9 +367,15 @@ mayask(const struct fa_verb *verb, struct fa_call *c)
 	return 0;
 }
 
-/* Serves one request; the answer goes back on fd. */
-static int
-serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
+static json_t *forward(const char *, size_t, const struct ucred *, int);
+
+/* One request line: its answer (NULL: out of memory). site: "" for a
+ * peer of ours; for a request a replica forwarded, that replica. A
+ * write refused here because this site is a replica goes to the
+ * master, once. */
+static json_t *
+handle(const char *line, size_t len, const struct ucred *cr, int role,
+    const char *site)
 {
 	struct fa_call call;
 	struct fa_req rq;
@@ -382,6 +388,7 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 	call.uid = cr->uid;
 	call.pid = cr->pid;
 	call.role = role;
+	call.site = site;
 	if (fa_req_parse(line, len, &rq) == -1) {
 		ans = answer(&call, fa_errstatus(), fa_errmsg());
 		goto reply;
@@ -424,6 +431,20 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 		r = verb->fn(&vault, NULL, &call);
 	} else
 		r = fa_vault_txn(&vault, runverb, &rn);
+	if (r == -1 && fa_vault_dberr == EACCES && vault.repl &&
+	    !vault.master && !(verb->flags & FA_NOTXN)) {
+		/* A write, and this site is a replica. */
+		pthread_rwlock_unlock(&conflock);
+		free(rn.kept);
+		fa_req_free(&rq);
+		json_decref(call.out);
+		fa_audit_uid = -1;
+		if (*site == '\0')
+			return forward(line, len, cr, role);
+		fa_seterr(EX_TEMPFAIL, "this site is no longer the master; "
+		    "try again");
+		return answer(&call, EX_TEMPFAIL, fa_errmsg());
+	}
 	if (r == 0 && rn.kept != NULL)
 		ans = json_loads(rn.kept, 0, NULL);
 	else if (r == 0) {
@@ -447,14 +468,25 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 reply:
 	fa_audit_uid = -1;
 	json_decref(call.out);
-	if (ans == NULL)
+	return ans;
+}
+
+/* Serves one request; the answer goes back on fd. */
+static int
+serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
+{
+	json_t *ans;
+	int r;
+
+	if ((ans = handle(line, len, cr, role, "")) == NULL)
 		return -1;
 	if (fa_vault_syncfailed && json_integer_value(json_object_get(ans,
 	    "s")) == 0) {
 		/* Committed before the failure was seen: not on disk. */
 		json_decref(ans);
 		fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; try again");
-		ans = answer(&call, EX_TEMPFAIL, fa_errmsg());
+		ans = json_pack("{s:i,s:s,s:{}}", "s", EX_TEMPFAIL, "e",
+		    fa_errmsg(), "a");
 		if (ans == NULL)
 			_exit(EX_TEMPFAIL);
 	}
@@ -468,6 +500,131 @@ reply:
 		_exit(EX_TEMPFAIL);
 	}
 	return r;
+}
+
+/* ---- replication: writes a replica forwards to its master ----
+ * The envelope {"uid", "pid", "role", "site", "line"}: the peer as this
+ * replica knew it (the master trusts a sealed envelope: every site
+ * holds the same master key) and its request line; sealed both ways
+ * (fa_seal_msg). Its request id keeps a write applied once however
+ * often it comes. */
+
+/* envelope or answer j, sealed into d (d->data: malloc'd). */
+static int
+sealjson(json_t *j, DBT *d)
+{
+	char *s;
+	size_t n;
+
+	memset(d, 0, sizeof(*d));
+	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
+		return -1;
+	n = strlen(s);
+	if ((d->data = malloc(FA_SEALLEN(n))) == NULL ||
+	    fa_seal_msg(&vault.keys[0], (unsigned char *)s, n,
+	    d->data) == -1) {
+		free(d->data);
+		d->data = NULL;
+		fa_jsonfree(s);
+		return -1;
+	}
+	d->size = (u_int32_t)FA_SEALLEN(n);
+	fa_jsonfree(s);
+	return 0;
+}
+
+/* A sealed message, opened and parsed; NULL if it does not open. */
+static json_t *
+openjson(const DBT *d)
+{
+	unsigned char *pt;
+	size_t n;
+	json_t *j = NULL;
+
+	if (d->size < FA_SEALLEN(0) || (pt = malloc(d->size)) == NULL)
+		return NULL;
+	if (fa_open_msg(vault.keys, vault.nkeys, d->data, d->size, pt,
+	    &n) == 0)
+		j = json_loadb((char *)pt, n, 0, NULL);
+	sodium_memzero(pt, d->size);
+	free(pt);
+	return j;
+}
+
+static json_t *
+forward(const char *line, size_t len, const struct ucred *cr, int role)
+{
+	DB_CHANNEL *ch;
+	DBT req, resp;
+	json_t *env, *ans = NULL;
+	int r;
+
+	env = json_pack("{s:i,s:i,s:i,s:s,s:s%}", "uid", (int)cr->uid, "pid",
+	    (int)cr->pid, "role", role, "site", conf->repl.local, "line", line,
+	    len);
+	if (env == NULL || sealjson(env, &req) == -1) {
+		json_decref(env);
+		return NULL;
+	}
+	json_decref(env);
+	memset(&resp, 0, sizeof(resp));
+	resp.flags = DB_DBT_MALLOC;
+	if ((r = vault.env->repmgr_channel(vault.env, DB_EID_MASTER, &ch,
+	    0)) == 0) {
+		r = ch->send_request(ch, &req, 1, &resp,
+		    (db_timeout_t)conf->vault_timeout * 1000000, 0);
+		(void)ch->close(ch, 0);
+	}
+	sodium_memzero(req.data, req.size);
+	free(req.data);
+	if (r == 0)
+		ans = openjson(&resp);
+	if (resp.data != NULL) {
+		sodium_memzero(resp.data, resp.size);
+		free(resp.data);
+	}
+	if (ans == NULL)
+		ans = json_pack("{s:i,s:s,s:{}}", "s", EX_TEMPFAIL, "e", r != 0 ?
+		    "this site is a replica and no master answered; try again" :
+		    "the master's answer did not open; try again", "a");
+	return ans;
+}
+
+/* The master's side: a forwarded request, served as if its peer had
+ * asked here; the answer goes back on the channel. One that does not
+ * open is dropped. */
+static void
+dispatch(DB_ENV *e, DB_CHANNEL *ch, DBT *req, u_int32_t n, u_int32_t flags)
+{
+	struct ucred cr;
+	json_t *env, *ans;
+	const char *line, *site;
+	DBT d;
+
+	(void)e;
+	if (n != 1 || !(flags & DB_REPMGR_NEED_RESPONSE))
+		return;
+	if ((env = openjson(req)) == NULL ||
+	    (line = json_string_value(json_object_get(env, "line"))) == NULL ||
+	    (site = json_string_value(json_object_get(env, "site"))) == NULL ||
+	    *site == '\0') {
+		json_decref(env);
+		logmsg(LOG_WARNING, "dropped a forwarded request that does not "
+		    "open");
+		return;
+	}
+	memset(&cr, 0, sizeof(cr));
+	cr.uid = (uid_t)json_integer_value(json_object_get(env, "uid"));
+	cr.pid = (pid_t)json_integer_value(json_object_get(env, "pid"));
+	ans = handle(line, json_string_length(json_object_get(env, "line")),
+	    &cr, (int)json_integer_value(json_object_get(env, "role")), site);
+	json_decref(env);
+	if (ans != NULL && sealjson(ans, &d) == 0) {
+		(void)ch->send_msg(ch, &d, 1, 0);
+		sodium_memzero(d.data, d.size);
+		free(d.data);
+	}
+	json_decref(ans);
 }
 
 /* The last answer is sent: close without a reset, which would throw
@@ -839,6 +996,7 @@ main(int argc, char *argv[])
 		ready = detach();
 	openlog("fa-vaultd", LOG_PID, LOG_DAEMON);
 	fa_job_log = jobline;
+	fa_vault_dispatch = dispatch;
 	pthread_rwlockattr_init(&rwattr);
 	pthread_rwlockattr_setkind_np(&rwattr,
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

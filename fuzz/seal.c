@@ -2,7 +2,9 @@
  * (fa_tokhdr_decode, lib/vault.c), read from vault files anyone with
  * write access to the disk could have changed. The input is opened as a
  * record (it must not open unless sealed by us, and never crash), then
- * sealed and opened again (it must come back). */
+ * sealed and opened again (it must come back). The same for a message
+ * between the sites of a replication group (fa_seal_msg): one with a
+ * flipped bit, or a record, never opens as one. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (strlen(binding) < 256)
 		abort();
+	/* The input as a message between sites, then sealed as one. */
+	if (fa_open_msg(keys, 2, data, size, pt, &ptlen) == 0)
+		abort();
+	{
+		unsigned char *m = malloc(FA_SEALLEN(size)), *q;
+
+		if (m == NULL || (q = malloc(FA_SEALLEN(size))) == NULL ||
+		    fa_seal_msg(&keys[1], data, size, m) != 0 ||
+		    fa_open_msg(keys, 2, m, FA_SEALLEN(size), q, &ptlen) != 0 ||
+		    ptlen != size || memcmp(q, data, size) != 0 ||
+		    fa_open(keys, 2, "b1", 0, m, FA_SEALLEN(size), q,
+		    &ptlen) == 0)
+			abort();
+		m[data[0] * 13 % FA_SEALLEN(size)] ^= 1 << (data[0] % 8);
+		if (fa_open_msg(keys, 2, m, FA_SEALLEN(size), q, &ptlen) == 0)
+			abort();
+		free(q);
+		free(m);
+	}
 	free(pt);
 	free(sealed);
 	return 0;

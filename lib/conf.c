@@ -60,6 +60,8 @@ defaults(struct fa_conf *c)
 	c->nep = 2;
 	c->nplan = 0;
 	c->naccess = 0;
+	c->repl.nremote = 0;
+	c->repl.priority = 100;
 	strcpy(c->default_endpoint, "production");
 	strcpy(c->default_plan, "default");
 	c->refresh_margin = 300;
@@ -268,6 +270,72 @@ accessline(struct fa_conf *c, const char *name, const char *val, int lineno)
 }
 
 int
+fa_hostport(const char *s, char *host, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n;
+	char *end;
+	long p;
+
+	if (colon == NULL || (n = (size_t)(colon - s)) == 0 ||
+	    n >= FA_HOSTLEN || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n || *s == '-')
+		return -1;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || colon[1] == '\0' || *end != '\0' || p < 1 || p > 65535)
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* repl.local, repl.remote (again for each helper), repl.priority,
+ * repl.ack. */
+static int
+replline(struct fa_conf *c, const char *key, const char *val, int lineno)
+{
+	char host[FA_HOSTLEN], *end;
+	unsigned port;
+	long v;
+
+	if (strcmp(key, "local") == 0 || strcmp(key, "remote") == 0) {
+		if (strlen(val) >= FA_HOSTLEN || fa_hostport(val, host, &port) == -1)
+			return fa_seterr(EX_CONFIG, "%s:%d: repl.%s must be "
+			    "HOST:PORT", curfile, lineno, key);
+		if (*key == 'l') {
+			strcpy(c->repl.local, val);
+			return 0;
+		}
+		if (c->repl.nremote == FA_MAXREMOTE)
+			return fa_seterr(EX_CONFIG, "%s:%d: more than %d "
+			    "repl.remote", curfile, lineno, FA_MAXREMOTE);
+		strcpy(c->repl.remote[c->repl.nremote++], val);
+		return 0;
+	}
+	if (strcmp(key, "priority") == 0) {
+		errno = 0;
+		v = strtol(val, &end, 10);
+		if (errno || *val == '\0' || *end != '\0' || v < 0 ||
+		    v > 1000000)
+			return fa_seterr(EX_CONFIG, "%s:%d: repl.priority must "
+			    "be a number from 0 to 1000000", curfile, lineno);
+		c->repl.priority = v;
+		return 0;
+	}
+	if (strcmp(key, "ack") == 0) {
+		if (strcmp(val, "quorum") != 0 && strcmp(val, "all") != 0)
+			return fa_seterr(EX_CONFIG, "%s:%d: repl.ack must be "
+			    "quorum or all", curfile, lineno);
+		c->repl.ackall = *val == 'a';
+		return 0;
+	}
+	return fa_seterr(EX_CONFIG, "%s:%d: unknown key repl.%s", curfile,
+	    lineno, key);
+}
+
+int
 fa_conf_line(struct fa_conf *c, char *line, int lineno)
 {
 	char *key, *val, *p, *dot;
@@ -302,6 +370,8 @@ fa_conf_line(struct fa_conf *c, char *line, int lineno)
 		return planline(c, key + 5, val, lineno);
 	if (strncmp(key, "access.", 7) == 0)
 		return accessline(c, key + 7, val, lineno);
+	if (strncmp(key, "repl.", 5) == 0)
+		return replline(c, key + 5, val, lineno);
 	if ((dot = strrchr(key, '.')) == NULL) {
 		if ((k = findkey(globals, sizeof(globals) / sizeof(globals[0]),
 		    key)) == NULL)
@@ -355,6 +425,9 @@ fa_conf_finish(struct fa_conf *c)
 			return fa_seterr(EX_CONFIG, "%s: %s.base_url too long",
 			    curfile, e->name);
 	}
+	if (c->repl.nremote > 0 && c->repl.local[0] == '\0')
+		return fa_seterr(EX_CONFIG, "%s: repl.remote without repl.local",
+		    curfile);
 	if (fa_conf_endpoint(c, c->default_endpoint) == NULL)
 		return fa_seterr(EX_CONFIG, "%s: default_endpoint %s is not "
 		    "defined", curfile, c->default_endpoint);

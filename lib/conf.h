@@ -36,6 +36,18 @@ struct fa_access {
 	int	role;				/* FA_ADMIN ... */
 };
 
+/* repl.*: a replication group (fa-vaultd(8)); none when local is "". */
+#define FA_MAXREMOTE	8
+#define FA_HOSTLEN	256
+
+struct fa_repl {
+	char	local[FA_HOSTLEN];		/* HOST:PORT */
+	char	remote[FA_MAXREMOTE][FA_HOSTLEN];	/* helpers */
+	int	nremote;
+	long	priority;
+	int	ackall;				/* repl.ack = all */
+};
+
 struct fa_conf {
 	char	path[PATH_MAX];
 	char	vault_dir[PATH_MAX];
@@ -58,6 +70,7 @@ struct fa_conf {
 	int	nplan;
 	struct fa_access access[FA_MAXACCESS];
 	int	naccess;
+	struct fa_repl repl;
 };
 
 /* path NULL: $FA_CONFIG, else the compiled-in default. The struct must
@@ -70,6 +83,8 @@ const struct fa_endpoint *fa_conf_endpoint(const struct fa_conf *, const char *)
 const struct fa_plan	*fa_conf_plan(const struct fa_conf *, const char *);
 /* 1 if url is https://, or http:// to a loopback host. */
 int			 fa_url_allowed(const char *url);
+/* HOST:PORT into host (FA_HOSTLEN) and *port: 0, or -1. */
+int			 fa_hostport(const char *s, char *host, unsigned *port);
 /* 1 if s is a valid name: [A-Za-z0-9._@+-], 1..max-1 bytes. */
 int			 fa_validname(const char *s, size_t max);
 

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -33,6 +34,8 @@ fa_key_load(struct fa_key *k, const char *path)
 		    "fa-csrf_", master);
 		crypto_kdf_derive_from_key(k->clnt, sizeof(k->clnt), 4,
 		    "fa-clnt_", master);
+		crypto_kdf_derive_from_key(k->repl, sizeof(k->repl), 5,
+		    "fa-repl_", master);
 	}
 	fa_secfree(master);
 	return rv;
@@ -52,9 +55,48 @@ mkad(unsigned char *ad, size_t *adlen, const char *binding, uint64_t version,
 	*adlen = n + 8 + FA_KEYIDLEN;
 }
 
+#define MSGNAME	"\001fa-repl"	/* no binding's id: those are printable */
+
+static int sealwith(const struct fa_key *, const unsigned char *,
+    const char *, uint64_t, const unsigned char *, size_t, unsigned char *);
+static int openwith(const struct fa_key *, int, size_t, const char *,
+    uint64_t, const unsigned char *, size_t, unsigned char *, size_t *);
+
 int
 fa_seal(const struct fa_key *k, const char *binding, uint64_t version,
     const unsigned char *pt, size_t ptlen, unsigned char *out)
+{
+	return sealwith(k, k->k, binding, version, pt, ptlen, out);
+}
+
+int
+fa_seal_msg(const struct fa_key *k, const unsigned char *pt, size_t ptlen,
+    unsigned char *out)
+{
+	return sealwith(k, k->repl, MSGNAME, 0, pt, ptlen, out);
+}
+
+int
+fa_open(const struct fa_key *keys, int nkeys, const char *binding,
+    uint64_t version, const unsigned char *in, size_t inlen,
+    unsigned char *pt, size_t *ptlen)
+{
+	return openwith(keys, nkeys, offsetof(struct fa_key, k), binding,
+	    version, in, inlen, pt, ptlen);
+}
+
+int
+fa_open_msg(const struct fa_key *keys, int nkeys, const unsigned char *in,
+    size_t inlen, unsigned char *pt, size_t *ptlen)
+{
+	return openwith(keys, nkeys, offsetof(struct fa_key, repl), MSGNAME, 0,
+	    in, inlen, pt, ptlen);
+}
+
+static int
+sealwith(const struct fa_key *k, const unsigned char *key,
+    const char *binding, uint64_t version, const unsigned char *pt,
+    size_t ptlen, unsigned char *out)
 {
 	unsigned char ad[256 + 16];
 	unsigned long long clen;
@@ -69,7 +111,7 @@ fa_seal(const struct fa_key *k, const char *binding, uint64_t version,
 	memcpy(out + 3, k->id, FA_KEYIDLEN);
 	randombytes_buf(out + 3 + FA_KEYIDLEN, NONCELEN);
 	crypto_aead_aes256gcm_encrypt(out + FA_SEALHDR, &clen, pt, ptlen, ad,
-	    adlen, NULL, out + 3 + FA_KEYIDLEN, k->k);
+	    adlen, NULL, out + 3 + FA_KEYIDLEN, key);
 	return 0;
 }
 
@@ -81,10 +123,10 @@ fa_sealed_keyid(const unsigned char *in, size_t inlen)
 	return in + 3;
 }
 
-int
-fa_open(const struct fa_key *keys, int nkeys, const char *binding,
-    uint64_t version, const unsigned char *in, size_t inlen,
-    unsigned char *pt, size_t *ptlen)
+static int
+openwith(const struct fa_key *keys, int nkeys, size_t field,
+    const char *binding, uint64_t version, const unsigned char *in,
+    size_t inlen, unsigned char *pt, size_t *ptlen)
 {
 	const unsigned char *id;
 	unsigned char ad[256 + 16];
@@ -108,7 +150,7 @@ fa_open(const struct fa_key *keys, int nkeys, const char *binding,
 	mkad(ad, &adlen, binding, version, id);
 	if (crypto_aead_aes256gcm_decrypt(pt, &n, NULL, in + FA_SEALHDR,
 	    inlen - FA_SEALHDR, ad, adlen, in + 3 + FA_KEYIDLEN,
-	    keys[i].k) != 0)
+	    (const unsigned char *)&keys[i] + field) != 0)
 		return fa_seterr(1, "%s: sealed record fails to open "
 		    "(tampered, moved or replayed)", binding);
 	*ptlen = n;

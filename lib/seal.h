@@ -19,6 +19,7 @@ struct fa_key {
 	unsigned char	id[FA_KEYIDLEN];	/* names the key in each record */
 	unsigned char	csrf[32];	/* the dashboard's anti-CSRF tokens */
 	unsigned char	clnt[32];	/* the names of known-good clients */
+	unsigned char	repl[32];	/* messages between a group's sites */
 };
 
 /* Loads a master key file into k (secure memory supplied by caller). */
@@ -30,6 +31,14 @@ int	 fa_seal(const struct fa_key *, const char *binding, uint64_t version,
 int	 fa_open(const struct fa_key *keys, int nkeys, const char *binding,
 	    uint64_t version, const unsigned char *in, size_t inlen,
 	    unsigned char *pt, size_t *ptlen);
+/* A message between the sites of a replication group (every site holds
+ * the same master key): sealed as a record is, with the subkey repl and
+ * a binding name no record has. out: FA_SEALLEN(ptlen) bytes. */
+int	 fa_seal_msg(const struct fa_key *, const unsigned char *pt,
+	    size_t ptlen, unsigned char *out);
+int	 fa_open_msg(const struct fa_key *keys, int nkeys,
+	    const unsigned char *in, size_t inlen, unsigned char *pt,
+	    size_t *ptlen);
 /* The key id a sealed record names, or NULL if it is not one. */
 const unsigned char *fa_sealed_keyid(const unsigned char *in, size_t inlen);
 void	 fa_keyid_hex(const unsigned char id[FA_KEYIDLEN], char out[17]);

@@ -91,6 +91,29 @@ tokens_in(json_t *in, struct fa_tokens *tok)
 	return 0;
 }
 
+/* The site a request came from, as leases name it: this one's
+ * repl.local, or the replica's that forwarded it ("" without
+ * replication). */
+static const char *
+here(struct fa_vault *v)
+{
+	return v->conf->repl.local;
+}
+
+static const char *
+site(struct fa_vault *v, const struct fa_call *c)
+{
+	return c->site != NULL && *c->site != '\0' ? c->site : here(v);
+}
+
+/* The caller holds this lease. */
+static int
+holds(struct fa_vault *v, const struct fa_call *c, json_t *lease)
+{
+	return json_integer_value(json_object_get(lease, "pid")) == c->pid &&
+	    strcmp(fa_jstr(lease, "site"), site(v, c)) == 0;
+}
+
 /* A binding's token, or the lease to refresh it: {"binding", "force":
  * 0 (when due), 1 (-f), 2 (the sweep: honour retry_at), "lease":
  * seconds}. The answer's "state": "fresh" (with the tokens), "leased"
@@ -157,10 +180,12 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		goto out;
 	}
 	/* The lease holder is a client process, named by its pid as the
-	 * kernel gave it to us: retaking its own lease is harmless. */
+	 * kernel gave it to the keeper of its site: retaking its own lease
+	 * is harmless; one of another site's is held until it ends. */
 	lease = json_object_get(b, "lease");
 	holder = (pid_t)json_integer_value(json_object_get(lease, "pid"));
-	if (lease != NULL && holder != c->pid && alive(holder) &&
+	if (lease != NULL && !holds(v, c, lease) &&
+	    (strcmp(fa_jstr(lease, "site"), here(v)) != 0 || alive(holder)) &&
 	    json_integer_value(json_object_get(lease, "until")) > now) {
 		json_object_set_new(o, "state", json_string("busy"));
 		json_object_set_new(o, "holder", json_integer(holder));
@@ -207,8 +232,8 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			    "try again in %lld s", id, (long long)wait);
 		goto out;
 	}
-	json_object_set_new(b, "lease", json_pack("{s:i,s:I}", "pid",
-	    (int)c->pid, "until", (json_int_t)(now + secs)));
+	json_object_set_new(b, "lease", json_pack("{s:i,s:s,s:I}", "pid",
+	    (int)c->pid, "site", site(v, c), "until", (json_int_t)(now + secs)));
 	if ((r = fa_putjson(v->bindings, t, id, b)) == 0) {
 		json_object_set_new(o, "state", json_string("leased"));
 		tokens_out(o, tok);
@@ -265,7 +290,7 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	/* Our lease lapsed and another process refreshed meanwhile: its
 	 * tokens are the newest; never conclude anything from ours. */
 	if (ver != (uint64_t)ver0 ||
-	    json_integer_value(json_object_get(lease, "pid")) != c->pid) {
+	    !holds(v, c, lease)) {
 		json_object_set_new(c->out, "state", json_string("busy"));
 		goto out;
 	}
@@ -315,6 +340,12 @@ v_refresh_due(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	json_t *a;
 	int i, n, r;
 
+	/* Only the master's sweep runs: a replica's finds nothing due. */
+	if (v->repl && !v->master) {
+		json_object_set_new(c->out, "ids", json_array());
+		json_object_set_new(c->out, "replica", json_true());
+		return 0;
+	}
 	if ((ids = calloc(MAXIDS, sizeof(*ids))) == NULL)
 		return fa_seterr(1, "out of memory");
 	r = fa_due_list(v, t, fa_now() + v->conf->refresh_margin, ids,

@@ -216,6 +216,57 @@ v_backup(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	return 0;
 }
 
+/* This site's place in its replication group: {"role": "master",
+ * "replica" or "none", "master": HOST:PORT, "lsn": [file, offset] of
+ * this site's log, "sites": [{"address", "connected", "master"}]}. */
+static int
+v_repl(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	DB_REPMGR_SITE *list = NULL;
+	DB_REP_STAT *st = NULL;
+	DB_LOG_STAT *ls = NULL;
+	json_t *sites;
+	char addr[FA_HOSTLEN + 8];
+	u_int n = 0, i;
+	int r;
+
+	(void)t;
+	if (!v->repl) {
+		json_object_set_new(c->out, "role", json_string("none"));
+		return 0;
+	}
+	if ((r = v->env->rep_stat(v->env, &st, 0)) != 0 ||
+	    (r = v->env->repmgr_site_list(v->env, &n, &list)) != 0 ||
+	    (r = v->env->log_stat(v->env, &ls, 0)) != 0) {
+		free(st);
+		free(list);
+		return fa_seterr(1, "repl: %s", db_strerror(r));
+	}
+	json_object_set_new(c->out, "role", json_string(v->master ? "master" :
+	    "replica"));
+	json_object_set_new(c->out, "lsn", json_pack("[i,i]",
+	    (int)ls->st_cur_file, (int)ls->st_cur_offset));
+	sites = json_array();
+	for (i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "%s:%u", list[i].host,
+		    list[i].port);
+		if (list[i].eid == st->st_master)
+			json_object_set_new(c->out, "master", json_string(addr));
+		json_array_append_new(sites, json_pack("{s:s,s:b,s:b}",
+		    "address", addr, "connected", list[i].status ==
+		    DB_REPMGR_CONNECTED, "master", list[i].eid ==
+		    st->st_master));
+	}
+	if (v->master)
+		json_object_set_new(c->out, "master",
+		    json_string(v->conf->repl.local));
+	json_object_set_new(c->out, "sites", sites);
+	free(st);
+	free(list);
+	free(ls);
+	return 0;
+}
+
 /* ---- tenants ---- */
 
 static int
@@ -1247,6 +1298,7 @@ const struct fa_verb fa_verbs_vault[] = {
 	{ "vault.rekey",	v_rekey,	FA_NOTXN | FA_EXCL },
 	{ "vault.verify",	v_verify,	FA_NOTXN },
 	{ "vault.backup",	v_backup,	FA_NOTXN },
+	{ "repl.status",	v_repl,		FA_NOTXN | FA_BYWORKER },
 	{ "tenant.add",		v_tenant_add,	FA_W },
 	{ "tenant.set",		v_tenant_set,	FA_W },
 	{ "tenant.ls",		v_tenant_ls,	FA_BYWORKER },

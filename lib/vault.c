@@ -21,6 +21,10 @@ static _Thread_local char dberr[256];
 
 /* Set by syncfn, read by every writer: see vault.h. */
 volatile int fa_vault_syncfailed;
+void	(*fa_vault_dispatch)(DB_ENV *, DB_CHANNEL *, DBT *, u_int32_t,
+	    u_int32_t);
+__thread int fa_vault_permfailed;
+__thread int fa_vault_dberr;
 
 static void
 errcall(const DB_ENV *e, const char *pfx, const char *msg)
@@ -61,6 +65,13 @@ dbfail(int r, const char *what)
 		    "needs recovery", dberr[0] ? ": " : "", dberr);
 	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
 		return fa_seterr(EX_TEMPFAIL, "vault: %s: busy; try again", what);
+	/* A master cut off from its group, or no master at all. */
+	if (r == DB_REP_LEASE_EXPIRED || r == DB_REP_UNAVAIL ||
+	    r == DB_REP_LOCKOUT || r == DB_REP_HANDLE_DEAD)
+		return fa_seterr(EX_TEMPFAIL, "vault: %s: %s; try again", what,
+		    r == DB_REP_LEASE_EXPIRED ? "this master reaches no quorum "
+		    "of its replication group" : "the replication group has no "
+		    "master now");
 	return fa_seterr(1, "vault: %s: %s%s%s", what, db_strerror(r),
 	    dberr[0] ? ": " : "", dberr);
 }
@@ -229,6 +240,107 @@ closedbs(struct fa_vault *v)
 	v->env = NULL;
 }
 
+/* The group's news: who is master, whether this replica caught up. A
+ * commit that no quorum acknowledged is reported in its own thread. */
+static void
+event(DB_ENV *e, u_int32_t ev, void *info)
+{
+	struct fa_vault *v = e->app_private;
+
+	switch (ev) {
+	case DB_EVENT_REP_MASTER:
+		v->master = 1;
+		v->ready = 1;
+		break;
+	case DB_EVENT_REP_CLIENT:
+		v->master = 0;
+		break;
+	case DB_EVENT_REP_NEWMASTER:
+		v->mastereid = *(int *)info;
+		break;
+	case DB_EVENT_REP_STARTUPDONE:
+		v->ready = 1;
+		break;
+	case DB_EVENT_REP_PERM_FAILED:
+		fa_vault_permfailed = 1;
+		break;
+	case DB_EVENT_PANIC:
+		fa_vault_syncfailed = 1;
+		break;
+	}
+}
+
+/* Repmgr: this site, its helpers, elections, leases, acks. Timeouts
+ * short enough that a lost master is replaced within seconds. */
+static int
+repsetup(struct fa_vault *v)
+{
+	const struct fa_repl *rp = &v->conf->repl;
+	DB_ENV *e = v->env;
+	DB_SITE *site;
+	char host[FA_HOSTLEN];
+	unsigned port;
+	int i, r;
+
+	e->app_private = v;
+	v->mastereid = DB_EID_INVALID;
+	if ((r = e->set_event_notify(e, event)) != 0 ||
+	    (r = e->rep_set_priority(e, (u_int32_t)rp->priority)) != 0 ||
+	    (r = e->repmgr_set_ack_policy(e, rp->ackall ?
+	    DB_REPMGR_ACKS_ALL : DB_REPMGR_ACKS_QUORUM)) != 0 ||
+	    (r = e->rep_set_config(e, DB_REP_CONF_LEASE, 1)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_LEASE_TIMEOUT, 3000000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_HEARTBEAT_SEND, 500000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_HEARTBEAT_MONITOR,
+	    2000000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_ACK_TIMEOUT, 2000000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_ELECTION_TIMEOUT, 2000000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_ELECTION_RETRY, 1000000)) != 0 ||
+	    (r = e->rep_set_timeout(e, DB_REP_CONNECTION_RETRY, 1000000)) != 0)
+		return r;
+	(void)fa_hostport(rp->local, host, &port);
+	if ((r = e->repmgr_site(e, host, port, &site, 0)) != 0)
+		return r;
+	(void)site->set_config(site, DB_LOCAL_SITE, 1);
+	/* A site that names no helper starts the group. */
+	if (rp->nremote == 0)
+		(void)site->set_config(site, DB_GROUP_CREATOR, 1);
+	(void)site->close(site);
+	for (i = 0; i < rp->nremote; i++) {
+		(void)fa_hostport(rp->remote[i], host, &port);
+		if ((r = e->repmgr_site(e, host, port, &site, 0)) != 0)
+			return r;
+		(void)site->set_config(site, DB_BOOTSTRAP_HELPER, 1);
+		(void)site->close(site);
+	}
+	if (fa_vault_dispatch != NULL &&
+	    (r = e->repmgr_msg_dispatch(e, fa_vault_dispatch, 0)) != 0)
+		return r;
+	return 0;
+}
+
+/* Joins the group and waits, up to REPWAIT seconds, to be its master
+ * or a replica that caught up; a replica opens the databases its
+ * master made, and creates none. */
+#define REPWAIT	60
+static int
+repstart(struct fa_vault *v, uint32_t *create)
+{
+	struct timespec ts = { 0, 20000000L };
+	int r, i;
+
+	if ((r = v->env->repmgr_start(v->env, 4, DB_REP_ELECTION)) != 0 &&
+	    r != DB_REP_IGNORE)
+		return r;
+	for (i = 0; !v->ready && i < REPWAIT * 50; i++)
+		nanosleep(&ts, NULL);
+	if (!v->ready)
+		return DB_REP_UNAVAIL;
+	if (!v->master)
+		*create = 0;
+	return 0;
+}
+
 static int
 envopen(struct fa_vault *v)
 {
@@ -258,11 +370,17 @@ envopen(struct fa_vault *v)
 	e->set_lk_max_lockers(e, 4000);
 	e->set_tx_max(e, 1000);
 	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
+	v->repl = v->conf->repl.local[0] != '\0';
+	if (v->repl && (r = repsetup(v)) != 0)
+		goto fail;
 	/* DB_RECOVER at every open: safe, for we hold the vault's lock and
 	 * so are the environment's only user. */
 	r = e->open(e, dir, DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_RECOVER, 0600);
+	    DB_INIT_LOG | DB_INIT_MPOOL | DB_THREAD | DB_RECOVER |
+	    (v->repl ? DB_INIT_REP : 0), 0600);
 	if (r != 0)
+		goto fail;
+	if (v->repl && (r = repstart(v, &create)) != 0)
 		goto fail;
 	for (i = 0; i < NDBS; i++) {
 		p = DBP(v, dbs[i].off);
@@ -272,10 +390,12 @@ envopen(struct fa_vault *v)
 			(*p)->set_flags(*p, DB_DUPSORT);
 		if (dbs[i].key == binding_key)
 			(*p)->set_dup_compare(*p, recno_cmp);
-		/* reqs.db is younger than the vaults it may find. */
+		/* reqs.db is younger than the vaults it may find; a
+		 * replica creates nothing (create is 0 there). */
 		r = (*p)->open(*p, NULL, dbs[i].file, NULL, dbs[i].type,
 		    DB_AUTO_COMMIT | DB_THREAD | (strcmp(dbs[i].file,
-		    "reqs.db") == 0 ? DB_CREATE : create), 0600);
+		    "reqs.db") == 0 && (!v->repl || v->master) ? DB_CREATE :
+		    create), 0600);
 		if (r != 0)
 			goto fail;
 		if (dbs[i].key != NULL && (r = (*DBP(v, dbs[i].primary))->
@@ -485,12 +605,18 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 		dberr[0] = '\0';
 		if (fa_vault_syncfailed)
 			return dbfail(DB_RUNRECOVERY, "transaction");
+		fa_vault_permfailed = 0;
 		if ((r = v->env->txn_begin(v->env, NULL, &t, 0)) == 0) {
 			if ((r = fn(v, t, arg)) == 0)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
 		}
+		/* A replica whose master reinitialised it: its handles are
+		 * dead; the keeper exits (as after a failed fsync) and the
+		 * next one opens them anew. */
+		if (r == DB_REP_HANDLE_DEAD)
+			fa_vault_syncfailed = 1;
 		if (fa_vault_syncfailed)
 			return dbfail(DB_RUNRECOVERY, "commit");
 		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED)
@@ -503,6 +629,10 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 		    (try < 10 ? try + 1 : 10);
 		nanosleep(&ts, NULL);
 	}
+	fa_vault_dberr = r;
+	if (r == 0 && fa_vault_permfailed)
+		return fa_seterr(EX_TEMPFAIL, "vault: committed here, but not "
+		    "yet by a quorum of the replication group; try again");
 	if (r == 0 || r == -1)
 		return r;
 	return dbfail(r, "transaction");

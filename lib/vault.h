@@ -37,7 +37,22 @@ struct fa_vault {
 	int	 nkeys;
 	int	 flags;
 	int	 lockfd;	/* flock(2) on VAULT_DIR/lock */
+	/* Replication (repl.* in fa.conf): the events keep these. */
+	int	 repl;		/* this vault is a site of a group */
+	volatile int master;	/* this site is the master */
+	volatile int ready;	/* a master, or a replica that caught up */
+	volatile int mastereid;	/* DB_EID_INVALID: none known */
 };
+
+/* The keeper's handler of requests forwarded to the master by a
+ * replica (repmgr message channels): it answers on the channel. */
+extern void	(*fa_vault_dispatch)(DB_ENV *, DB_CHANNEL *, DBT *, u_int32_t,
+		    u_int32_t);
+/* Set in this thread when its last commit did not reach a quorum of
+ * the group: committed here, not yet acknowledged. */
+extern __thread int fa_vault_permfailed;
+/* The Berkeley DB error of this thread's last failed transaction. */
+extern __thread int fa_vault_dberr;
 
 /* The plaintext header of a token record, in front of the sealed part. */
 struct fa_tokhdr {

@@ -24,6 +24,8 @@ struct fa_call {
 	uid_t		 uid;		/* the peer (SO_PEERCRED) */
 	pid_t		 pid;
 	int		 role;		/* its roles: FA_ADMIN ... */
+	const char	*site;		/* "" here; else the replica (repl.local)
+					 * that forwarded the request */
 	int		 status;	/* fa_fail: the answer's status */
 	char		 msg[512];
 	int		 nhooks;	/* status changes: run after commit */

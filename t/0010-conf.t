@@ -11,7 +11,10 @@ for bad in "no equals sign" "bogus_key = 1" "production.colour = red" \
     "refresh_margin = soon" "refresh_margin = -5" "plan.gold.seats = 3" \
     "local.base_url = http://api.example.com/v2" "= value" \
     "local.token_url = ftp://127.0.0.1/x" "status_hook = hook.sh" \
-    "status_hook = ./hook.sh"; do
+    "status_hook = ./hook.sh" "repl.local = 127.0.0.1" \
+    "repl.local = 127.0.0.1:70000" "repl.remote = -x:5" "repl.ack = most" \
+    "repl.priority = high" "repl.color = red" "access.www-data = root" \
+    "access.-x = worker"; do
 	cp "$T/fa.conf" "$T/bad.conf"
 	printf '# comment\n\n%s\n' "$bad" >>"$T/bad.conf"
 	line=$(wc -l <"$T/bad.conf")

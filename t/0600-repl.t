@@ -1,0 +1,143 @@
+#!/bin/sh
+# Replication: three keepers on loopback, each with its own vault_dir
+# and port, one master key. Writes through any site reach the master
+# (forwarded, sealed) and every site; one binding due, 32 racers spread
+# over the sites: FreeAgent sees one refresh; a replica's sweep does
+# nothing; the master killed (kill -9) in a storm of writes: a new one
+# within 10 s, every acknowledged write on every survivor, and the old
+# master rejoins and catches up; a master alone refuses writes (75).
+. "$(dirname "$0")/lib.sh"
+noleakcheck
+
+mkvault >/dev/null 2>&1
+standin
+stopkeeper
+ports=$(python3 -c 'import socket
+ss=[socket.socket() for i in range(3)]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+set -- $ports
+P1=$1 P2=$2 P3=$3
+for i in 1 2 3; do
+	eval p=\$P$i
+	sed "s|^vault_dir = .*|vault_dir = $T/v$i|" "$FA_CONFIG" >"$T/s$i.conf"
+	printf 'repl.local = 127.0.0.1:%s\nrepl.priority = %d\n' $p $((100 - i)) \
+	    >>"$T/s$i.conf"
+	[ $i -gt 1 ] && echo "repl.remote = 127.0.0.1:$P1" >>"$T/s$i.conf"
+	mkdir -m 700 "$T/v$i"
+done
+s() { _i=$1; shift; fa-vault -c "$T/s$_i.conf" "$@"; }
+role() { s "$1" repl 2>/dev/null | jq -r '.role + " " + (.master // "")'; }
+
+s 1 init && s 1 tenant add acme
+ok $? "site 1 starts the group and a vault"
+[ "$(role 1)" = "master 127.0.0.1:$P1" ]; ok $? "site 1 is the master"
+[ "$(role 2)" = "replica 127.0.0.1:$P1" ] && [ "$(role 3)" = "replica 127.0.0.1:$P1" ]
+ok $? "sites 2 and 3 join as replicas, and name the same master"
+
+# converged ID...: every site has every binding named (a replica may
+# trail its master by a moment).
+converged() {
+	for _i in 1 2 3; do
+		[ -d "$T/v$_i" ] || continue
+		for _b in "$@"; do
+			_w=0
+			until s $_i show "$_b" >/dev/null 2>&1; do
+				_w=$((_w + 1))
+				[ $_w -lt 500 ] || { echo "# site $_i lacks $_b"; return 1; }
+				sleep 0.01
+			done
+		done
+	done
+}
+s 1 add -t acme a1 magento=a1.example && s 2 add -t acme a2 magento=a2.example &&
+    s 3 add -t acme a3 magento=a3.example
+ok $? "a write through each site (the replicas' go to the master)"
+converged a1 a2 a3; ok $? "all three sites have all three"
+s 1 log | jq -r 'select(.event == "add") | .binding' | sort | tr '\n' ' ' >"$T/adds"
+[ "$(cat "$T/adds")" = "a1 a2 a3 " ]; ok $? "each applied once, on the master"
+
+# A connect through the replicas: the state minted through site 3, the
+# exchange and the store through site 2.
+s 1 add -t acme b1 magento=b1.example
+ctl POST consent '{"mode":"approve","company":"1001"}' >/dev/null
+url=$(fa-authurl -c "$T/s3.conf" b1) &&
+    curl -sS -o /dev/null -w '%{redirect_url}' "$url" | sed 's/^[^?]*?//' >"$T/qs" &&
+    fa-exchange -c "$T/s2.conf" <"$T/qs" | fa-vault -c "$T/s2.conf" store
+ok $? "a connect through the replicas"
+converged b1 && [ "$(s 3 show b1 | jq -r .status)" = connected ]
+ok $? "b1 is connected on every site"
+
+# One binding due; 32 racers over the three sites: one refresh.
+bundle b1 $(fa-vault -c "$T/s1.conf" token b1 | jq -r '.access_token, .refresh_token') \
+    1001 acme local | jq -c '.expires_at = (now | floor) + 60' >"$T/due.json"
+s 2 store <"$T/due.json"
+ok $? "b1 made due (stored through site 2)"
+n0=$(count grant:refresh_token)
+i=0 racers=
+while [ $i -lt 32 ]; do
+	i=$((i + 1))
+	fa-refresh -c "$T/s$((i % 3 + 1)).conf" -p b1 >"$T/tok.$i" 2>"$T/race.$i.err" &
+	racers="$racers $!"
+done
+wait $racers
+[ "$(count grant:refresh_token)" -eq $((n0 + 1)) ]
+ok $? "32 racers over three sites: FreeAgent saw one refresh ($(($(count grant:refresh_token) - n0)))"
+cat "$T"/race.*.err | sed 's/^/# /' | head -n 5
+[ "$(cat "$T"/tok.* | sort -u | wc -l)" -eq 1 ] && [ -s "$T/tok.1" ]
+ok $? "and every racer got the same new token"
+cat "$T"/tok.* >>"$T/secrets.list"
+expect 0 "the sweep on a replica" fa-refresh -c "$T/s3.conf" --due
+[ "$(count grant:refresh_token)" -eq $((n0 + 1)) ]; ok $? "does nothing"
+
+# kill -9 of the master during a storm of writes through the replicas.
+writer() {	# writer SITE NAME: logs the binding ids a site said it added
+	_n=0
+	while [ ! -e "$T/stop" ]; do
+		_n=$((_n + 1))
+		s $1 add -t acme $2-$_n magento=w.example 2>/dev/null &&
+		    echo $2-$_n >>"$T/acked"
+	done
+}
+writer 2 w2 & wp2=$!
+writer 3 w3 & wp3=$!
+until [ "$(cat "$T/acked" 2>/dev/null | wc -l)" -ge 10 ]; do sleep 0.05; done
+kill -9 "$(keeperof "$T/v1")"
+t0=$(date +%s)
+new=
+until [ -n "$new" ] || [ $(($(date +%s) - t0)) -gt 20 ]; do
+	for i in 2 3; do
+		r=$(role $i)
+		case $r in "master "*) new=$i ;; esac
+	done
+	[ -n "$new" ] || sleep 0.1
+done
+took=$(($(date +%s) - t0))
+[ -n "$new" ] && [ $took -le 10 ]; ok $? "a new master (site ${new:-none}) within 10 s (${took} s)"
+n1=$(cat "$T/acked" | wc -l)
+until [ "$(cat "$T/acked" | wc -l)" -ge $((n1 + 10)) ] || [ $(($(date +%s) - t0)) -gt 40 ]; do
+	sleep 0.05
+done
+[ "$(cat "$T/acked" | wc -l)" -ge $((n1 + 10)) ]; ok $? "writes go on through the survivors"
+touch "$T/stop"
+wait $wp2 $wp3
+rm -rf "$T/v1.dead" && mv "$T/v1" "$T/v1.dead"	# converged skips it
+converged $(cat "$T/acked"); ok $? "every acknowledged write ($(wc -l <"$T/acked")) is on both survivors"
+mv "$T/v1.dead" "$T/v1"
+case $(role 1) in "replica 127.0.0.1:"*) ok 0 "the old master rejoins as a replica" ;;
+*) ok 1 "the old master rejoins as a replica ($(role 1))" ;; esac
+converged $(cat "$T/acked"); ok $? "and catches up"
+
+# A master alone: no quorum, no write.
+m=$new; o=$((5 - m))
+kill -STOP "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
+expect 75 "a master cut off from its group refuses a write" s $m add -t acme alone magento=x.example
+kill -CONT "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
+for i in 1 2 3; do s $i show alone >/dev/null 2>&1 && echo "# site $i has it"; done >"$T/alone"
+[ ! -s "$T/alone" ]; ok $? "and no site has it"
+diag "$T/alone"
+for i in 1 2 3; do s $i verify >/dev/null 2>&1 || echo "# site $i"; done >"$T/ver"
+[ ! -s "$T/ver" ]; ok $? "verify passes on every site"
+diag "$T/ver"
+for i in 1 2 3; do stopkeeper "$T/v$i"; done
+done_testing
