@@ -171,6 +171,7 @@ reload(void)
 	memcpy(c->master_key_file, conf->master_key_file,
 	    sizeof(c->master_key_file));
 	memcpy(c->vault_socket, conf->vault_socket, sizeof(c->vault_socket));
+	c->repl = conf->repl;	/* the group is joined once */
 	free(conf);
 	conf = c;
 	vault.conf = c;

@@ -675,6 +675,11 @@ v_prefetch_stale(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return -1;
 	if (stale < 0)
 		return fa_seterr(EX_DATAERR, "prefetch.stale needs stale");
+	/* As the sweep: only the master's runs. */
+	if (v->repl && !v->master) {
+		json_object_set_new(c->out, "ids", json_array());
+		return 0;
+	}
 	before = fa_now() - stale;
 	if ((r = v->bindings->cursor(v->bindings, t, &cur,
 	    DB_READ_COMMITTED)) != 0)

@@ -11,25 +11,8 @@ noleakcheck
 
 mkvault >/dev/null 2>&1
 standin
-stopkeeper
-ports=$(python3 -c 'import socket
-ss=[socket.socket() for i in range(3)]
-for s in ss: s.bind(("127.0.0.1",0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-set -- $ports
-P1=$1 P2=$2 P3=$3
-for i in 1 2 3; do
-	eval p=\$P$i
-	sed "s|^vault_dir = .*|vault_dir = $T/v$i|" "$FA_CONFIG" >"$T/s$i.conf"
-	printf 'repl.local = 127.0.0.1:%s\nrepl.priority = %d\n' $p $((100 - i)) \
-	    >>"$T/s$i.conf"
-	[ $i -gt 1 ] && echo "repl.remote = 127.0.0.1:$P1" >>"$T/s$i.conf"
-	mkdir -m 700 "$T/v$i"
-done
-s() { _i=$1; shift; fa-vault -c "$T/s$_i.conf" "$@"; }
-role() { s "$1" repl 2>/dev/null | jq -r '.role + " " + (.master // "")'; }
-
-s 1 init && s 1 tenant add acme
+replgroup
+site 1 init && site 1 tenant add acme
 ok $? "site 1 starts the group and a vault"
 [ "$(role 1)" = "master 127.0.0.1:$P1" ]; ok $? "site 1 is the master"
 [ "$(role 2)" = "replica 127.0.0.1:$P1" ] && [ "$(role 3)" = "replica 127.0.0.1:$P1" ]
@@ -42,7 +25,7 @@ converged() {
 		[ -d "$T/v$_i" ] || continue
 		for _b in "$@"; do
 			_w=0
-			until s $_i show "$_b" >/dev/null 2>&1; do
+			until site $_i show "$_b" >/dev/null 2>&1; do
 				_w=$((_w + 1))
 				[ $_w -lt 500 ] || { echo "# site $_i lacks $_b"; return 1; }
 				sleep 0.01
@@ -50,28 +33,28 @@ converged() {
 		done
 	done
 }
-s 1 add -t acme a1 magento=a1.example && s 2 add -t acme a2 magento=a2.example &&
-    s 3 add -t acme a3 magento=a3.example
+site 1 add -t acme a1 magento=a1.example && site 2 add -t acme a2 magento=a2.example &&
+    site 3 add -t acme a3 magento=a3.example
 ok $? "a write through each site (the replicas' go to the master)"
 converged a1 a2 a3; ok $? "all three sites have all three"
-s 1 log | jq -r 'select(.event == "add") | .binding' | sort | tr '\n' ' ' >"$T/adds"
+site 1 log | jq -r 'select(.event == "add") | .binding' | sort | tr '\n' ' ' >"$T/adds"
 [ "$(cat "$T/adds")" = "a1 a2 a3 " ]; ok $? "each applied once, on the master"
 
 # A connect through the replicas: the state minted through site 3, the
 # exchange and the store through site 2.
-s 1 add -t acme b1 magento=b1.example
+site 1 add -t acme b1 magento=b1.example
 ctl POST consent '{"mode":"approve","company":"1001"}' >/dev/null
 url=$(fa-authurl -c "$T/s3.conf" b1) &&
     curl -sS -o /dev/null -w '%{redirect_url}' "$url" | sed 's/^[^?]*?//' >"$T/qs" &&
     fa-exchange -c "$T/s2.conf" <"$T/qs" | fa-vault -c "$T/s2.conf" store
 ok $? "a connect through the replicas"
-converged b1 && [ "$(s 3 show b1 | jq -r .status)" = connected ]
+converged b1 && [ "$(site 3 show b1 | jq -r .status)" = connected ]
 ok $? "b1 is connected on every site"
 
 # One binding due; 32 racers over the three sites: one refresh.
 bundle b1 $(fa-vault -c "$T/s1.conf" token b1 | jq -r '.access_token, .refresh_token') \
     1001 acme local | jq -c '.expires_at = (now | floor) + 60' >"$T/due.json"
-s 2 store <"$T/due.json"
+site 2 store <"$T/due.json"
 ok $? "b1 made due (stored through site 2)"
 n0=$(count grant:refresh_token)
 i=0 racers=
@@ -95,7 +78,7 @@ writer() {	# writer SITE NAME: logs the binding ids a site said it added
 	_n=0
 	while [ ! -e "$T/stop" ]; do
 		_n=$((_n + 1))
-		s $1 add -t acme $2-$_n magento=w.example 2>/dev/null &&
+		site $1 add -t acme $2-$_n magento=w.example 2>/dev/null &&
 		    echo $2-$_n >>"$T/acked"
 	done
 }
@@ -131,12 +114,12 @@ converged $(cat "$T/acked"); ok $? "and catches up"
 # A master alone: no quorum, no write.
 m=$new; o=$((5 - m))
 kill -STOP "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
-expect 75 "a master cut off from its group refuses a write" s $m add -t acme alone magento=x.example
+expect 75 "a master cut off from its group refuses a write" site $m add -t acme alone magento=x.example
 kill -CONT "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
-for i in 1 2 3; do s $i show alone >/dev/null 2>&1 && echo "# site $i has it"; done >"$T/alone"
+for i in 1 2 3; do site $i show alone >/dev/null 2>&1 && echo "# site $i has it"; done >"$T/alone"
 [ ! -s "$T/alone" ]; ok $? "and no site has it"
 diag "$T/alone"
-for i in 1 2 3; do s $i verify >/dev/null 2>&1 || echo "# site $i"; done >"$T/ver"
+for i in 1 2 3; do site $i verify >/dev/null 2>&1 || echo "# site $i"; done >"$T/ver"
 [ ! -s "$T/ver" ]; ok $? "verify passes on every site"
 diag "$T/ver"
 for i in 1 2 3; do stopkeeper "$T/v$i"; done

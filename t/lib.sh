@@ -207,6 +207,30 @@ privsep() {
 	fa-vault init >"$T/privsep.out" 2>"$T/privsep.err"
 }
 
+# replgroup: three sites of a replication group on loopback, configs
+# $T/s1.conf … (fa.conf's, with vault_dir $T/v1 … and repl.* added),
+# ports P1 P2 P3; site 1 starts the group (no repl.remote), sites 2 and
+# 3 join through it, with lower priorities. site N ARGS: fa-vault on
+# site N; role N: its role and master. No keeper starts here.
+replgroup() {
+	stopkeeper
+	set -- $(python3 -c 'import socket
+ss=[socket.socket() for i in range(3)]
+for s in ss: s.bind(("127.0.0.1",0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+	P1=$1 P2=$2 P3=$3
+	for _i in 1 2 3; do
+		eval _p=\$P$_i
+		sed "s|^vault_dir = .*|vault_dir = $T/v$_i|" "$FA_CONFIG" >"$T/s$_i.conf"
+		printf 'repl.local = 127.0.0.1:%s\nrepl.priority = %d\n' $_p \
+		    $((100 - _i)) >>"$T/s$_i.conf"
+		[ $_i -gt 1 ] && echo "repl.remote = 127.0.0.1:$P1" >>"$T/s$_i.conf"
+		mkdir -m 700 "$T/v$_i"
+	done
+}
+site() { _si=$1; shift; fa-vault -c "$T/s$_si.conf" "$@"; }
+role() { site "$1" repl 2>/dev/null | jq -r '.role + " " + (.master // "")'; }
+
 # bundle BINDING ACCESS REFRESH COMPANY_ID SUBDOMAIN [ENDPOINT]
 bundle() {
 	printf '%s\n%s\n' "$2" "$3" >>"$T/secrets.list"
