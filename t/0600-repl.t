@@ -111,8 +111,16 @@ case $(role 1) in "replica 127.0.0.1:"*) ok 0 "the old master rejoins as a repli
 *) ok 1 "the old master rejoins as a replica ($(role 1))" ;; esac
 converged $(cat "$T/acked"); ok $? "and catches up"
 
-# A master alone: no quorum, no write.
+# A replica cut off (SIGSTOP): the master and the other replica are a
+# quorum, and write on; the replica comes back and catches up.
 m=$new; o=$((5 - m))
+kill -STOP "$(keeperof "$T/v$o")"
+site $m add -t acme cut1 magento=x.example
+ok $? "a replica cut off: the master and the other replica write on"
+kill -CONT "$(keeperof "$T/v$o")"
+converged cut1; ok $? "the replica comes back and catches up"
+
+# A master alone: no quorum, no write.
 kill -STOP "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
 expect 75 "a master cut off from its group refuses a write" site $m add -t acme alone magento=x.example
 kill -CONT "$(keeperof "$T/v1")" "$(keeperof "$T/v$o")"
