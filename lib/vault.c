@@ -296,6 +296,13 @@ repsetup(struct fa_vault *v)
 	    (r = e->rep_set_timeout(e, DB_REP_ACK_TIMEOUT, 2000000)) != 0 ||
 	    (r = e->rep_set_timeout(e, DB_REP_ELECTION_TIMEOUT, 2000000)) != 0 ||
 	    (r = e->rep_set_timeout(e, DB_REP_ELECTION_RETRY, 1000000)) != 0 ||
+	    /* A new master's first checkpoint (and so a keeper's stop)
+	     * would wait 30 s by default. */
+	    (r = e->rep_set_timeout(e, DB_REP_CHECKPOINT_DELAY, 0)) != 0 ||
+	    /* A group started again waits this long for every site, then
+	     * elects among a majority. */
+	    (r = e->rep_set_timeout(e, DB_REP_FULL_ELECTION_TIMEOUT,
+	    5000000)) != 0 ||
 	    (r = e->rep_set_timeout(e, DB_REP_CONNECTION_RETRY, 1000000)) != 0)
 		return r;
 	(void)fa_hostport(rp->local, host, &port);
@@ -319,22 +326,31 @@ repsetup(struct fa_vault *v)
 	return 0;
 }
 
-/* Joins the group and waits, up to REPWAIT seconds, to be its master
- * or a replica that caught up; a replica opens the databases its
- * master made, and creates none. */
-#define REPWAIT	60
+/* Joins the group and waits to be its master or a replica that caught
+ * up: up to REPWAIT seconds for a site that has no databases yet (it
+ * gets them from its master), REPSETTLE for one that has, which then
+ * serves what it has while the group elects a master (a whole group
+ * started again, one site after the other). A replica opens the
+ * databases its master made, and creates none. */
+#define REPWAIT		60
+#define REPSETTLE	5
 static int
 repstart(struct fa_vault *v, uint32_t *create)
 {
 	struct timespec ts = { 0, 20000000L };
-	int r, i;
+	char path[PATH_MAX];
+	struct stat st;
+	int r, i, wait;
 
 	if ((r = v->env->repmgr_start(v->env, 4, DB_REP_ELECTION)) != 0 &&
 	    r != DB_REP_IGNORE)
 		return r;
-	for (i = 0; !v->ready && i < REPWAIT * 50; i++)
+	wait = (size_t)snprintf(path, sizeof(path), "%s/meta.db",
+	    v->conf->vault_dir) < sizeof(path) && stat(path, &st) == 0 ?
+	    REPSETTLE : REPWAIT;
+	for (i = 0; !v->ready && i < wait * 50; i++)
 		nanosleep(&ts, NULL);
-	if (!v->ready)
+	if (!v->ready && wait == REPWAIT)
 		return DB_REP_UNAVAIL;
 	if (!v->master)
 		*create = 0;
@@ -406,6 +422,10 @@ envopen(struct fa_vault *v)
 	return 0;
 fail:
 	r = dbfail(r, dir);
+	/* A site that failed to join must not close: repmgr's threads may
+	 * hang the close. The keeper exits; the next one recovers. */
+	if (v->repl)
+		v->env = NULL;
 	closedbs(v);
 	return r;
 }
@@ -452,8 +472,10 @@ lockvault(struct fa_vault *v)
 int
 fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 {
+	struct timespec ts = { 0, 100000000L };
 	char path[PATH_MAX];
 	struct stat st;
+	int i, r;
 
 	memset(v, 0, sizeof(*v));
 	v->conf = c;
@@ -488,7 +510,14 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 		fa_vault_close(v);
 		return -1;
 	}
-	return fa_vault_loadkeys(v, NULL);
+	/* A master reads only under a lease its group granted: a group
+	 * started again grants it once a quorum is up. */
+	for (i = 0; (r = fa_vault_loadkeys(v, NULL)) == -1 && v->repl &&
+	    fa_vault_dberr == DB_REP_LEASE_EXPIRED && i < REPWAIT * 10; i++)
+		nanosleep(&ts, NULL);
+	if (r == -1 && v->repl)
+		v->env = NULL;	/* as above */
+	return r;
 }
 
 void
