@@ -19,7 +19,7 @@ MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 MAN8 = man/fa-dashboard.8 man/fa-vaultd.8
-TESTBIN = t/rawdb t/procscan t/ratewin t/secmem t/victim
+TESTBIN = t/rawdb t/procscan t/ratewin t/secmem t/victim t/flip.so
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
@@ -70,6 +70,10 @@ t/procscan: t/procscan.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ t/procscan.c
 t/victim: t/victim.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ t/victim.c
+# Preloaded into a keeper; never built with the sanitizers, whose
+# runtime must come first.
+t/flip.so: t/flip.c
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ t/flip.c -ldl
 
 deps:
 	@./t/debs $(DEBS)
@@ -117,7 +121,7 @@ check-asan: deps
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
 	cp t/rawdb.c t/procscan.c t/ratewin.c t/secmem.c t/victim.c \
-	    t/takeover.h .asan/t/
+	    t/flip.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
 	FA_BUILD=`pwd`/.asan \

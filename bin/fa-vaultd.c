@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <err.h>
 #include <errno.h>
@@ -61,6 +62,9 @@ static const struct fa_verb *tables[] = {
 };
 
 static struct fa_vault vault;
+/* Set once fa_vault_open has returned: repmgr starts inside it, and a
+ * replica's forwarded request may arrive before the databases are. */
+static _Atomic int opened;
 static struct fa_conf *conf;		/* the one in force; under conflock */
 static struct stat confst;		/* what it was loaded from */
 static char confpath[PATH_MAX];		/* its path, which never changes */
@@ -425,8 +429,8 @@ handle(const char *line, size_t len, const struct ucred *cr, int role,
 	else
 		pthread_rwlock_rdlock(&conflock);
 	if (verb->flags & FA_W && fa_vault_syncfailed)
-		r = fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; "
-		    "try again");
+		r = fa_seterr(EX_TEMPFAIL, "vault: %s; try again",
+		    fa_vault_fatal);
 	else if (verb->flags & FA_NOTXN) {
 		callreset(&call);
 		r = verb->fn(&vault, NULL, &call);
@@ -485,7 +489,7 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 	    "s")) == 0) {
 		/* Committed before the failure was seen: not on disk. */
 		json_decref(ans);
-		fa_seterr(EX_TEMPFAIL, "vault: a write to disk failed; try again");
+		fa_seterr(EX_TEMPFAIL, "vault: %s; try again", fa_vault_fatal);
 		ans = json_pack("{s:i,s:s,s:{}}", "s", EX_TEMPFAIL, "e",
 		    fa_errmsg(), "a");
 		if (ans == NULL)
@@ -496,8 +500,8 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 	/* Nothing written after a failed fsync can be trusted: answer,
 	 * then go; the next request starts a keeper that recovers. */
 	if (fa_vault_syncfailed) {
-		logmsg(LOG_CRIT, "a write to disk failed: exiting; the next "
-		    "keeper recovers what reached the disk");
+		logmsg(LOG_CRIT, "%s: exiting; the next keeper recovers "
+		    "what reached the disk", fa_vault_fatal);
 		_exit(EX_TEMPFAIL);
 	}
 	return r;
@@ -603,7 +607,9 @@ dispatch(DB_ENV *e, DB_CHANNEL *ch, DBT *req, u_int32_t n, u_int32_t flags)
 	DBT d;
 
 	(void)e;
-	if (n != 1 || !(flags & DB_REPMGR_NEED_RESPONSE))
+	/* Not open yet: no answer, which the replica takes as "try
+	 * again". */
+	if (n != 1 || !(flags & DB_REPMGR_NEED_RESPONSE) || !opened)
 		return;
 	if ((env = openjson(req)) == NULL ||
 	    (line = json_string_value(json_object_get(env, "line"))) == NULL ||
@@ -792,7 +798,7 @@ housekeeping(void *arg)
 		while (p.more);
 		pthread_rwlock_unlock(&conflock);
 		if (fa_vault_syncfailed) {
-			logmsg(LOG_CRIT, "a write to disk failed: exiting");
+			logmsg(LOG_CRIT, "%s: exiting", fa_vault_fatal);
 			_exit(EX_TEMPFAIL);
 		}
 	}
@@ -888,7 +894,15 @@ detach(void)
 	if (len > 0 && buf[0] == '0')
 		_exit(0);
 	if (len < 2) {
-		fprintf(stderr, "fa-vaultd: the keeper died as it started\n");
+		/* It said nothing: say how it ended. */
+		while (waitpid(pid, &st, 0) == -1 && errno == EINTR)
+			;
+		if (WIFSIGNALED(st))
+			fprintf(stderr, "fa-vaultd: the keeper died as it "
+			    "started: signal %d\n", WTERMSIG(st));
+		else
+			fprintf(stderr, "fa-vaultd: the keeper died as it "
+			    "started: exit %d\n", WEXITSTATUS(st));
 		_exit(1);
 	}
 	st = (unsigned char)buf[0];
@@ -1004,6 +1018,7 @@ main(int argc, char *argv[])
 	pthread_rwlock_init(&conflock, &rwattr);
 	if (fa_vault_open(&vault, conf, FA_VAULT_CREATE) == -1)
 		fail(ready);
+	opened = 1;
 	if ((lsock = listensock(conf)) == -1) {
 		fa_vault_close(&vault);
 		fail(ready);

@@ -21,6 +21,7 @@ static _Thread_local char dberr[256];
 
 /* Set by syncfn, read by every writer: see vault.h. */
 volatile int fa_vault_syncfailed;
+const char *volatile fa_vault_fatal = "a write to disk failed";
 void	(*fa_vault_dispatch)(DB_ENV *, DB_CHANNEL *, DBT *, u_int32_t,
 	    u_int32_t);
 __thread int fa_vault_permfailed;
@@ -61,7 +62,7 @@ dbfail(int r, const char *what)
 {
 	if (r == DB_RUNRECOVERY || fa_vault_syncfailed)
 		return fa_seterr(EX_TEMPFAIL, "vault: %s: %s%s%s; try again", what,
-		    fa_vault_syncfailed ? "a write to disk failed" :
+		    fa_vault_syncfailed ? fa_vault_fatal :
 		    "needs recovery", dberr[0] ? ": " : "", dberr);
 	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
 		return fa_seterr(EX_TEMPFAIL, "vault: %s: busy; try again", what);
@@ -219,8 +220,39 @@ static const struct dbdesc {
 #define NDBS (sizeof(dbs) / sizeof(dbs[0]))
 #define DBP(v, off) ((DB **)((char *)(v) + (off)))
 
+static int
+opendbs(struct fa_vault *v, uint32_t create)
+{
+	size_t i;
+	DB **p;
+	int r;
+
+	for (i = 0; i < NDBS; i++) {
+		p = DBP(v, dbs[i].off);
+		if ((r = db_create(p, v->env, 0)) != 0)
+			return r;
+		if (dbs[i].dup)
+			(*p)->set_flags(*p, DB_DUPSORT);
+		if (dbs[i].key == binding_key)
+			(*p)->set_dup_compare(*p, recno_cmp);
+		/* reqs.db is younger than the vaults it may find; a
+		 * replica creates nothing (create is 0 there). */
+		r = (*p)->open(*p, NULL, dbs[i].file, NULL, dbs[i].type,
+		    DB_AUTO_COMMIT | DB_THREAD | (strcmp(dbs[i].file,
+		    "reqs.db") == 0 && (!v->repl || v->master) ? DB_CREATE :
+		    create), 0600);
+		if (r != 0)
+			return r;
+		if (dbs[i].key != NULL && (r = (*DBP(v, dbs[i].primary))->
+		    associate(*DBP(v, dbs[i].primary), NULL, *p, dbs[i].key,
+		    DB_AUTO_COMMIT)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 static void
-closedbs(struct fa_vault *v)
+closehandles(struct fa_vault *v)
 {
 	size_t i;
 	DB **p;
@@ -232,6 +264,49 @@ closedbs(struct fa_vault *v)
 			(*p)->close(*p, DB_NOSYNC);
 		*p = NULL;
 	}
+}
+
+/* A replica whose copy was rolled back to its new master's (an
+ * election undid what it had applied) finds its handles dead
+ * (DB_REP_HANDLE_DEAD): they are closed and opened again, once for all
+ * the threads that saw them die at generation gen. The site goes on
+ * serving, and voting. Only when they cannot be opened again within
+ * vault_timeout does the keeper give up (and exit, as after a failed
+ * write to disk). */
+static int
+reopen(struct fa_vault *v, unsigned gen)
+{
+	struct timespec t0, now, ts = { 0, 50000000L };
+	int r = 0;
+
+	pthread_rwlock_wrlock(&v->hlock);
+	if (v->hgen == gen) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (;;) {
+			closehandles(v);
+			if ((r = opendbs(v, 0)) == 0)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec - t0.tv_sec >= v->conf->vault_timeout)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		v->hgen++;
+		if (r != 0) {
+			fa_vault_fatal = "this site's copy was rolled back by "
+			    "its replication group and could not be opened "
+			    "again";
+			fa_vault_syncfailed = 1;
+		}
+	}
+	pthread_rwlock_unlock(&v->hlock);
+	return r;
+}
+
+static void
+closedbs(struct fa_vault *v)
+{
+	closehandles(v);
 	if (v->env != NULL) {
 		if (!fa_vault_syncfailed)
 			v->env->txn_checkpoint(v->env, 0, 0, 0);
@@ -363,8 +438,6 @@ envopen(struct fa_vault *v)
 	const char *dir = v->conf->vault_dir;
 	uint32_t create = v->flags & FA_VAULT_CREATE ? DB_CREATE : 0;
 	DB_ENV *e;
-	size_t i;
-	DB **p;
 	int r;
 
 	db_env_set_func_fsync(syncfn);
@@ -398,27 +471,8 @@ envopen(struct fa_vault *v)
 		goto fail;
 	if (v->repl && (r = repstart(v, &create)) != 0)
 		goto fail;
-	for (i = 0; i < NDBS; i++) {
-		p = DBP(v, dbs[i].off);
-		if ((r = db_create(p, e, 0)) != 0)
-			goto fail;
-		if (dbs[i].dup)
-			(*p)->set_flags(*p, DB_DUPSORT);
-		if (dbs[i].key == binding_key)
-			(*p)->set_dup_compare(*p, recno_cmp);
-		/* reqs.db is younger than the vaults it may find; a
-		 * replica creates nothing (create is 0 there). */
-		r = (*p)->open(*p, NULL, dbs[i].file, NULL, dbs[i].type,
-		    DB_AUTO_COMMIT | DB_THREAD | (strcmp(dbs[i].file,
-		    "reqs.db") == 0 && (!v->repl || v->master) ? DB_CREATE :
-		    create), 0600);
-		if (r != 0)
-			goto fail;
-		if (dbs[i].key != NULL && (r = (*DBP(v, dbs[i].primary))->
-		    associate(*DBP(v, dbs[i].primary), NULL, *p, dbs[i].key,
-		    DB_AUTO_COMMIT)) != 0)
-			goto fail;
-	}
+	if ((r = opendbs(v, create)) != 0)
+		goto fail;
 	return 0;
 fail:
 	r = dbfail(r, dir);
@@ -481,6 +535,7 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	v->conf = c;
 	v->flags = flags;
 	v->lockfd = -1;
+	pthread_rwlock_init(&v->hlock, NULL);
 	if (c->vault_dir[0] == '\0')
 		return fa_seterr(EX_CONFIG, "%s: vault_dir is not set", c->path);
 	if (c->master_key_file[0] == '\0')
@@ -627,6 +682,7 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 {
 	struct timespec t0, now, ts;
 	DB_TXN *t;
+	unsigned gen;
 	int r, try;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -635,20 +691,21 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 		if (fa_vault_syncfailed)
 			return dbfail(DB_RUNRECOVERY, "transaction");
 		fa_vault_permfailed = 0;
+		pthread_rwlock_rdlock(&v->hlock);
+		gen = v->hgen;
 		if ((r = v->env->txn_begin(v->env, NULL, &t, 0)) == 0) {
 			if ((r = fn(v, t, arg)) == 0)
 				r = t->commit(t, 0);
 			else
 				(void)t->abort(t);
 		}
-		/* A replica whose master reinitialised it: its handles are
-		 * dead; the keeper exits (as after a failed fsync) and the
-		 * next one opens them anew. */
+		pthread_rwlock_unlock(&v->hlock);
 		if (r == DB_REP_HANDLE_DEAD)
-			fa_vault_syncfailed = 1;
+			(void)reopen(v, gen);
 		if (fa_vault_syncfailed)
 			return dbfail(DB_RUNRECOVERY, "commit");
-		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED)
+		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED &&
+		    r != DB_REP_HANDLE_DEAD)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - t0.tv_sec) >= v->conf->vault_timeout)

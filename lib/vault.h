@@ -7,6 +7,7 @@
 #ifndef FA_VAULT_H
 #define FA_VAULT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <db.h>
@@ -42,6 +43,11 @@ struct fa_vault {
 	volatile int master;	/* this site is the master */
 	volatile int ready;	/* a master, or a replica that caught up */
 	volatile int mastereid;	/* DB_EID_INVALID: none known */
+	/* A replica's handles die when its copy is rolled back to its new
+	 * master's: every transaction holds this to read, and the first to
+	 * see them dead opens them again, holding it to write. */
+	pthread_rwlock_t hlock;
+	unsigned hgen;		/* handles opened so many times */
 };
 
 /* The keeper's handler of requests forwarded to the master by a
@@ -81,6 +87,7 @@ void	 fa_vault_checkpoint(struct fa_vault *);
 /* Set once an fsync of the vault failed (fa-vaultd(8)): nothing after
  * it can be trusted to be on disk, so no write may be acknowledged. */
 extern volatile int fa_vault_syncfailed;
+extern const char *volatile fa_vault_fatal;	/* why, when set */
 
 /* Inside a transaction. Return 0, DB_NOTFOUND, -1 or a DB error. */
 int	 fa_getjson(DB *, DB_TXN *, const char *key, json_t **, uint32_t flags);

@@ -211,6 +211,8 @@ ctl POST config '{"old_refresh_valid":false}' >/dev/null
 refresh r3 "$RT1b" >/dev/null; RT1c=$(jq -r .refresh_token "$T/r3.b")
 s=$(refresh r4 "$RT1b")
 t "old_refresh_valid=false: a used refresh token gets 400 JSON invalid_grant" 'is_invalid_grant r4 "$s"'
+t "each refresh token sent again is counted (r2, r4)" \
+	'[ "$(ctl GET stats | jq '"'"'.requests["grant:refresh_token:again"]'"'"')" = 2 ]'
 s=$(refresh r5 'no+such/token=')
 t "unknown refresh token: 400 JSON invalid_grant" 'is_invalid_grant r5 "$s"'
 ctl POST config '{"invalid_grant_style":"html401"}' >/dev/null

@@ -765,6 +765,8 @@ class Handler(BaseHTTPRequestHandler):
                 r = st.refresh.get(f["refresh_token"])
                 if r is None or r["client_id"] != cid:
                     self.invalid_grant("The refresh token is invalid.")
+                if r["used"]:   # sent before: counted, whatever the answer
+                    st.count("grant:refresh_token:again")
                 if not st.rate_ok(("refresh", r["company"]), st.config["refresh_per_minute"]):
                     raise self.too_many()
                 if not st.refresh_usable(r):
