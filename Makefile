@@ -42,7 +42,7 @@ $(LIBOBJ) $(KEEPOBJ) $(CLIOBJ) $(NETOBJ) lib/cgi.o: lib/*.h
 # dlopen(3) when a request is made. Only the keeper links Berkeley DB.
 bin/fa-vaultd: bin/fa-vaultd.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ bin/fa-vaultd.c $(LIBOBJ) $(KEEPOBJ) \
-	    $(NETOBJ) $(LIBS)
+	    $(NETOBJ) -Wl,--wrap=connect,--wrap=accept $(LIBS)
 bin/fa-vault: bin/fa-vault.c
 bin/fa-authurl: bin/fa-authurl.c
 bin/fa-exchange: bin/fa-exchange.c

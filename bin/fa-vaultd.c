@@ -2,6 +2,8 @@
  * Berkeley DB environment and reads the master key; every other program
  * asks it, one JSON line a request, over a Unix socket (fa-vaultd(8)). */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -505,6 +507,45 @@ serve(int fd, const char *line, size_t len, const struct ucred *cr, int role)
 		_exit(EX_TEMPFAIL);
 	}
 	return r;
+}
+
+/* ---- replication: repmgr's connections without Nagle ----
+ * Repmgr sends a log record and then waits for the acknowledgement;
+ * with Nagle's algorithm on, a small message waits for the peer's
+ * delayed ACK (40 ms on Linux), twice a commit: group writes took 90 ms
+ * against 17 ms without it. Berkeley DB 5.3 never sets TCP_NODELAY, so
+ * the keeper is linked with --wrap=connect,--wrap=accept (see the
+ * Makefile) and every TCP connection it makes or takes gets it. */
+int __real_connect(int, const struct sockaddr *, socklen_t);
+int __real_accept(int, struct sockaddr *, socklen_t *);
+
+static void
+nodelay(int s)
+{
+	int on = 1;
+
+	/* Fails, harmlessly, on the keeper's own Unix socket. */
+	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
+int
+__wrap_connect(int s, const struct sockaddr *sa, socklen_t len)
+{
+	int r = __real_connect(s, sa, len);
+
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		nodelay(s);
+	return r;
+}
+
+int
+__wrap_accept(int s, struct sockaddr *sa, socklen_t *len)
+{
+	int fd = __real_accept(s, sa, len);
+
+	if (fd != -1)
+		nodelay(fd);
+	return fd;
 }
 
 /* ---- replication: writes a replica forwards to its master ----
