@@ -555,28 +555,34 @@ __wrap_accept(int s, struct sockaddr *sa, socklen_t *len)
  * (fa_seal_msg). Its request id keeps a write applied once however
  * often it comes. */
 
-/* envelope or answer j, sealed into d (d->data: malloc'd). */
+/* envelope or answer j, sealed into d (d->data: malloc'd). The keys
+ * are read under the config lock, which a rekey holds to change them;
+ * the caller does not hold it. */
 static int
 sealjson(json_t *j, DBT *d)
 {
 	char *s;
 	size_t n;
+	int r = -1;
 
 	memset(d, 0, sizeof(*d));
 	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
 		return -1;
 	n = strlen(s);
-	if ((d->data = malloc(FA_SEALLEN(n))) == NULL ||
+	pthread_rwlock_rdlock(&conflock);
+	if ((d->data = malloc(FA_SEALLEN(n))) != NULL &&
 	    fa_seal_msg(&vault.keys[0], (unsigned char *)s, n,
-	    d->data) == -1) {
+	    d->data) == 0) {
+		d->size = (u_int32_t)FA_SEALLEN(n);
+		r = 0;
+	}
+	pthread_rwlock_unlock(&conflock);
+	if (r == -1) {
 		free(d->data);
 		d->data = NULL;
-		fa_jsonfree(s);
-		return -1;
 	}
-	d->size = (u_int32_t)FA_SEALLEN(n);
 	fa_jsonfree(s);
-	return 0;
+	return r;
 }
 
 /* A sealed message, opened and parsed; NULL if it does not open. */
@@ -586,11 +592,14 @@ openjson(const DBT *d)
 	unsigned char *pt;
 	size_t n;
 	json_t *j = NULL;
+	int r;
 
 	if (d->size < FA_SEALLEN(0) || (pt = malloc(d->size)) == NULL)
 		return NULL;
-	if (fa_open_msg(vault.keys, vault.nkeys, d->data, d->size, pt,
-	    &n) == 0)
+	pthread_rwlock_rdlock(&conflock);
+	r = fa_open_msg(vault.keys, vault.nkeys, d->data, d->size, pt, &n);
+	pthread_rwlock_unlock(&conflock);
+	if (r == 0)
 		j = json_loadb((char *)pt, n, 0, NULL);
 	sodium_memzero(pt, d->size);
 	free(pt);
@@ -603,11 +612,16 @@ forward(const char *line, size_t len, const struct ucred *cr, int role)
 	DB_CHANNEL *ch;
 	DBT req, resp;
 	json_t *env, *ans = NULL;
+	db_timeout_t wait;
 	int r;
 
+	/* The config may be reloaded meanwhile: what we need of it, now. */
+	pthread_rwlock_rdlock(&conflock);
 	env = json_pack("{s:i,s:i,s:i,s:s,s:s%}", "uid", (int)cr->uid, "pid",
 	    (int)cr->pid, "role", role, "site", conf->repl.local, "line", line,
 	    len);
+	wait = (db_timeout_t)conf->vault_timeout * 1000000;
+	pthread_rwlock_unlock(&conflock);
 	if (env == NULL || sealjson(env, &req) == -1) {
 		json_decref(env);
 		return NULL;
@@ -617,8 +631,7 @@ forward(const char *line, size_t len, const struct ucred *cr, int role)
 	resp.flags = DB_DBT_MALLOC;
 	if ((r = vault.env->repmgr_channel(vault.env, DB_EID_MASTER, &ch,
 	    0)) == 0) {
-		r = ch->send_request(ch, &req, 1, &resp,
-		    (db_timeout_t)conf->vault_timeout * 1000000, 0);
+		r = ch->send_request(ch, &req, 1, &resp, wait, 0);
 		(void)ch->close(ch, 0);
 	}
 	sodium_memzero(req.data, req.size);
