@@ -790,6 +790,12 @@ main(void)
 
 	if (fa_secure_init() == -1)
 		page(500, "Error", "the dashboard cannot start");
+	if (path != NULL && strcmp(path, "/static/fa.css") == 0 &&
+	    (method = getenv("REQUEST_METHOD")) != NULL &&
+	    strcmp(method, "GET") == 0) {
+		fa_cgi_css(stdout);
+		return fflush(stdout) == EOF;
+	}
 	if ((tenant = fa_cgi_tenant()) == NULL)
 		page(403, "Forbidden", "no tenant: the web server must "
 		    "authenticate the person (REMOTE_USER)");

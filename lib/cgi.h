@@ -15,6 +15,8 @@ void		 fa_cgi_begin(FILE *, int status, const char *title);
  * 'self': the connect page's, FreeAgent's consent pages. */
 extern const char *fa_cgi_formto;
 void		 fa_cgi_end(FILE *);
+/* The stylesheet every page links, headers and all. */
+void		 fa_cgi_css(FILE *);
 /* Writes s with & < > " ' escaped. */
 void		 fa_html(FILE *, const char *s);
 /* The value of cookie name in a Cookie header (untrusted, NULL allowed)

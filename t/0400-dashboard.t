@@ -27,6 +27,13 @@ unlike "$T/b" 'c.example.com' "another tenant's bindings are not listed"
 tr -d '\r' <"$T/h" >"$T/hh"
 like "$T/hh" "^Content-Security-Policy: default-src 'none'" "CSP header"
 like "$T/hh" "^Content-Security-Policy: .*form-action 'self'" "which keeps forms to this site"
+unlike "$T/hh" "unsafe-inline" "and allows no inline style or script"
+like "$T/b" '<link rel="stylesheet" href="/dashboard/static/fa.css">' "the page links the stylesheet"
+unlike "$T/b" '<style|style=' "and has no style of its own"
+[ "$(get acme:pw-a /dashboard/static/fa.css)" = 200 ] &&
+    tr -d '\r' <"$T/h" | grep -qx 'Content-Type: text/css; charset=utf-8' &&
+    grep -q '^body{' "$T/b"
+ok $? "the stylesheet is served as text/css"
 like "$T/hh" '^X-Frame-Options: DENY' "X-Frame-Options"
 like "$T/hh" '^Referrer-Policy: no-referrer' "Referrer-Policy"
 [ "$(get acme:pw-a /dashboard/bindings/b1)" = 200 ]; ok $? "one binding"
