@@ -959,9 +959,12 @@ detach(void)
 			    "started: exit %d\n", WEXITSTATUS(st));
 		_exit(1);
 	}
-	st = (unsigned char)buf[0];
+	/* Gone, and reaped, before whoever started it hears of it: the
+	 * pid it left in the lock file is then no live process's. */
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
 	fprintf(stderr, "fa-vaultd: %s\n", buf + 1);
-	_exit(st);
+	_exit((unsigned char)buf[0]);
 }
 
 /* -u USER: root makes what USER cannot (vault_dir, the socket's

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,28 @@ tryconnect(const struct fa_conf *c)
 	return s;
 }
 
+/* Whether the pid in VAULT_DIR/lock is alive: the keeper that wrote
+ * it, which holds the lock (a keeper that failed after it locked wrote
+ * its own, dead by now). */
+static int
+lockheld(const struct fa_conf *c)
+{
+	char path[PATH_MAX], buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", c->vault_dir) >=
+	    sizeof(path) || (fd = open(path, O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, NULL, 10);
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 /* Starts a keeper and waits for it to serve or fail; its diagnostics
  * come back on a pipe. Only the vault's owner or root may: anyone else
  * is told to start one. Keepers started at once are serialised by the
@@ -82,6 +105,7 @@ tryconnect(const struct fa_conf *c)
 static int
 startkeeper(const struct fa_conf *c)
 {
+	static int failed;
 	char path[PATH_MAX], msg[600], *env[16], *argv[6];
 	struct passwd *pw;
 	struct stat st;
@@ -148,8 +172,11 @@ startkeeper(const struct fa_conf *c)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	msg[strcspn(msg, "\n")] = '\0';
-	/* Another keeper won the lock: it will serve. */
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL)
+	/* Another keeper won the lock: it will serve. A keeper that
+	 * failed otherwise with 75 (a new site that found no master, say)
+	 * is started again, twice: then its reason is the answer. */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EX_TEMPFAIL &&
+	    (lockheld(c) || ++failed < 3))
 		return 0;
 	return fa_seterr(WIFEXITED(status) && WEXITSTATUS(status) != 0 ?
 	    WEXITSTATUS(status) : 1, "%s", msg[0] ? msg :

@@ -14,6 +14,10 @@ noleakcheck
 mkvault >/dev/null 2>&1
 standin
 replgroup
+# A new site whose helper does not answer: 75, and the keeper's reason,
+# not "not running" after the client gave up on it.
+expect 75 "a new site with no group to join fails" site 2 init
+like "$T/err" "replication group has no master" "and says why"
 site 1 init && site 1 tenant add acme
 ok $? "site 1 starts the group and a vault"
 [ "$(role 1)" = "master 127.0.0.1:$P1" ]; ok $? "site 1 is the master"
@@ -22,7 +26,7 @@ role 3 >"$T/role3"
 wait $r2
 [ "$(cat "$T/role2")" = "replica 127.0.0.1:$P1" ] &&
     [ "$(cat "$T/role3")" = "replica 127.0.0.1:$P1" ]
-ok $? "sites 2 and 3 join as replicas, and name the same master"
+ok $? "sites 2 and 3 join as replicas, and name the same master ($(cat "$T/role2"), $(cat "$T/role3"))"
 
 # converged ID...: every site has every binding named (a replica may
 # trail its master by a moment).
