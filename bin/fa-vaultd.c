@@ -164,7 +164,7 @@ reload(void)
 	}
 	confst = st;
 	pthread_rwlock_wrlock(&conflock);
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	if (vault.stopping || (c = calloc(1, sizeof(*c))) == NULL)
 		goto out;
 	if (fa_conf_load(c, confpath) == -1 || resolveaccess(c) == -1) {
 		logmsg(LOG_ERR, "%s; keeping the config loaded before",
@@ -430,7 +430,9 @@ handle(const char *line, size_t len, const struct ucred *cr, int role,
 		pthread_rwlock_wrlock(&conflock);
 	else
 		pthread_rwlock_rdlock(&conflock);
-	if (verb->flags & FA_W && fa_vault_syncfailed)
+	if (vault.stopping)
+		r = fa_seterr(EX_TEMPFAIL, "the keeper is stopping; try again");
+	else if (verb->flags & FA_W && fa_vault_syncfailed)
 		r = fa_seterr(EX_TEMPFAIL, "vault: %s; try again",
 		    fa_vault_fatal);
 	else if (verb->flags & FA_NOTXN) {
@@ -438,7 +440,8 @@ handle(const char *line, size_t len, const struct ucred *cr, int role,
 		r = verb->fn(&vault, NULL, &call);
 	} else
 		r = fa_vault_txn(&vault, runverb, &rn);
-	if (r == -1 && fa_vault_dberr == EACCES && vault.repl &&
+	if (r == -1 && !vault.stopping && fa_vault_dberr == EACCES &&
+	    vault.repl &&
 	    !vault.master && !(verb->flags & FA_NOTXN)) {
 		/* A write, and this site is a replica. */
 		pthread_rwlock_unlock(&conflock);
@@ -570,7 +573,7 @@ sealjson(json_t *j, DBT *d)
 		return -1;
 	n = strlen(s);
 	pthread_rwlock_rdlock(&conflock);
-	if ((d->data = malloc(FA_SEALLEN(n))) != NULL &&
+	if (!vault.stopping && (d->data = malloc(FA_SEALLEN(n))) != NULL &&
 	    fa_seal_msg(&vault.keys[0], (unsigned char *)s, n,
 	    d->data) == 0) {
 		d->size = (u_int32_t)FA_SEALLEN(n);
@@ -597,7 +600,8 @@ openjson(const DBT *d)
 	if (d->size < FA_SEALLEN(0) || (pt = malloc(d->size)) == NULL)
 		return NULL;
 	pthread_rwlock_rdlock(&conflock);
-	r = fa_open_msg(vault.keys, vault.nkeys, d->data, d->size, pt, &n);
+	r = vault.stopping ? -1 : fa_open_msg(vault.keys, vault.nkeys,
+	    d->data, d->size, pt, &n);
 	pthread_rwlock_unlock(&conflock);
 	if (r == 0)
 		j = json_loadb((char *)pt, n, 0, NULL);
@@ -629,11 +633,17 @@ forward(const char *line, size_t len, const struct ucred *cr, int role)
 	json_decref(env);
 	memset(&resp, 0, sizeof(resp));
 	resp.flags = DB_DBT_MALLOC;
-	if ((r = vault.env->repmgr_channel(vault.env, DB_EID_MASTER, &ch,
-	    0)) == 0) {
+	/* Held to read while the request is out: a keeper that stops
+	 * waits for it before it closes the environment. */
+	pthread_rwlock_rdlock(&conflock);
+	if (vault.stopping)
+		r = DB_REP_UNAVAIL;
+	else if ((r = vault.env->repmgr_channel(vault.env, DB_EID_MASTER,
+	    &ch, 0)) == 0) {
 		r = ch->send_request(ch, &req, 1, &resp, wait, 0);
 		(void)ch->close(ch, 0);
 	}
+	pthread_rwlock_unlock(&conflock);
 	sodium_memzero(req.data, req.size);
 	free(req.data);
 	if (r == 0)
@@ -1113,10 +1123,15 @@ main(int argc, char *argv[])
 	while (sigwait(&stopset, &sig) != 0 || sig == SIGHUP)
 		;
 	shutdown(lsock, SHUT_RDWR);
-/* Stopped: wait for the requests in flight (each holds the config
-	 * lock to read), then checkpoint and close. Idle connections just
-	 * go with us. */
+	/* Stopped: wait for the requests in flight (each holds the config
+	 * lock to read), and refuse the ones after them, then checkpoint
+	 * and close. The lock is let go before the close: closing joins
+	 * replication's threads, which may be waiting for it to read a
+	 * forwarded request (they find us stopping and drop it). Idle
+	 * connections just go with us. */
 	pthread_rwlock_wrlock(&conflock);
+	vault.stopping = 1;
+	pthread_rwlock_unlock(&conflock);
 	(void)unlink(sockname);
 	fa_vault_close(&vault);
 	logmsg(LOG_INFO, "stopped");

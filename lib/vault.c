@@ -623,7 +623,7 @@ fa_vault_backup(struct fa_vault *v, const char *dir)
 void
 fa_vault_checkpoint(struct fa_vault *v)
 {
-	if (v->env != NULL && !fa_vault_syncfailed)
+	if (v->env != NULL && !v->stopping && !fa_vault_syncfailed)
 		(void)v->env->txn_checkpoint(v->env, 0, 0, 0);
 }
 
@@ -685,6 +685,11 @@ fa_vault_txn(struct fa_vault *v, fa_txnfn fn, void *arg)
 	unsigned gen;
 	int r, try;
 
+	if (v->stopping) {
+		fa_vault_dberr = 0;
+		return fa_seterr(EX_TEMPFAIL, "vault: the keeper is stopping; "
+		    "try again");
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (try = 0;; try++) {
 		dberr[0] = '\0';

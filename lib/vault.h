@@ -38,6 +38,10 @@ struct fa_vault {
 	int	 nkeys;
 	int	 flags;
 	int	 lockfd;	/* flock(2) on VAULT_DIR/lock */
+	/* Set by a keeper that stops, holding its lock to write: no
+	 * transaction starts after it, so the environment can close
+	 * while replication's threads still deliver requests. */
+	int	 stopping;
 	/* Replication (repl.* in fa.conf): the events keep these. */
 	int	 repl;		/* this vault is a site of a group */
 	volatile int master;	/* this site is the master */

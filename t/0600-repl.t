@@ -165,6 +165,24 @@ while :; do
 done
 [ $had -eq 0 ] || [ $had -eq 3 ]
 ok $? "and, the group whole again, the sites agree on it ($had of 3 have it)"
+# The master stopped (SIGTERM) while a replica forwards writes to it:
+# it stops promptly (it once hung: its close waited for replication's
+# threads, which waited for the lock it held), and nothing a writer
+# was told is written is lost.
+for i in 1 2 3; do case $(role $i) in "master "*) m=$i ;; esac; done
+r=$((m % 3 + 1))
+rm -f "$T/stop" "$T/acked"
+writer $r wt & wp=$!
+until [ "$(cat "$T/acked" 2>/dev/null | wc -l)" -ge 5 ]; do sleep 0.05; done
+k=$(keeperof "$T/v$m")
+kill "$k"
+_i=0
+while alive "$k" && [ $_i -lt 1000 ]; do _i=$((_i + 1)); sleep 0.01; done
+! alive "$k"; ok $? "a master stopped while a replica forwards writes stops (in $((_i * 10)) ms)"
+alive "$k" && kill -9 "$k"	# not to hang what follows
+touch "$T/stop"
+wait $wp
+converged $(cat "$T/acked"); ok $? "and every write acknowledged ($(wc -l <"$T/acked")) is on every site"
 # The whole group stopped, then started again one site after another
 # (each by a client): it elects a master and writes on.
 for i in 1 2 3; do stopkeeper "$T/v$i"; done
