@@ -39,6 +39,9 @@ static struct fa_conf conf;
 static const char *tenant;
 static const char *allow = "GET";	/* the methods of the page asked */
 
+static void flash(json_t *);
+static void events(json_t *, int);
+
 static void __attribute__((noreturn))
 page(int status, const char *title, const char *msg)
 {
@@ -54,27 +57,48 @@ page(int status, const char *title, const char *msg)
 	exit(0);
 }
 
+/* A binding's status in words, and the class of its colour: never
+ * colour alone. */
+static const char *
+stword(const char *st, const char **cls)
+{
+	if (strcmp(st, "connected") == 0)
+		return *cls = "ok", "Connected";
+	if (strcmp(st, "needs_reconnect") == 0)
+		return *cls = "bad", "Reconnect needed";
+	if (strcmp(st, "disconnected") == 0)
+		return *cls = "off", "Disconnected";
+	return *cls = "wait", "Pending";
+}
+
+static void
+idlink(const char *pre, const char *id, const char *post, const char *text)
+{
+	printf("<a href=\"%s", pre);
+	fa_html(stdout, id);
+	printf("%s\">%s</a>", post, text);
+}
+
 static void
 row(json_t *b, int link)
 {
-	const char *st = fa_jstr(b, "status"), *id = fa_jstr(b, "id");
+	const char *st = fa_jstr(b, "status"), *id = fa_jstr(b, "id"), *cls;
+	const char *word = stword(st, &cls);
 	json_t *co = json_object_get(b, "company");
 
-	printf("<div class=\"row %s\">", strcmp(st, "connected") == 0 ? "ok" :
-	    strcmp(st, "needs_reconnect") == 0 ? "bad" : "");
+	printf("<div class=\"row %s\"><span class=\"st %s\">%s</span>", cls,
+	    cls, word);
+	fputs("Magento ", stdout);
+	fa_html(stdout, fa_jstr(b, "magento"));
 	if (strcmp(st, "connected") == 0) {
-		fputs("Magento ", stdout);
-		fa_html(stdout, fa_jstr(b, "magento"));
 		fputs(" &harr; FreeAgent ", stdout);
 		fa_html(stdout, fa_jstr(co, "name"));
-		fputs(" [<a href=\"/dashboard/settings/", stdout);
-		fa_html(stdout, id);
-		fputs("\">Settings</a>] [<a href=\"/dashboard/bindings/", stdout);
-		fa_html(stdout, id);
-		fputs("\">Sync history</a>]", stdout);
+		fputs(" [", stdout);
+		idlink("/dashboard/settings/", id, "", "Settings");
+		fputs("] [", stdout);
+		idlink("/dashboard/bindings/", id, "/history", "Sync history");
+		fputs("]", stdout);
 	} else {
-		fputs("Magento ", stdout);
-		fa_html(stdout, fa_jstr(b, "magento"));
 		if (strcmp(st, "needs_reconnect") == 0)
 			fputs(" &mdash; FreeAgent refused access", stdout);
 		else if (strcmp(st, "disconnected") == 0)
@@ -83,16 +107,14 @@ row(json_t *b, int link)
 			    "&rarr; Connected apps)", stdout);
 		else
 			fputs(" &mdash; FreeAgent not connected yet", stdout);
-		fputs(" <a href=\"/dashboard/connect-freeagent?binding=",
-		    stdout);
-		fa_html(stdout, id);
-		fputs(strcmp(st, "pending") == 0 ? "\">Connect FreeAgent</a>" :
-		    "\">Reconnect</a>", stdout);
+		fputs(" ", stdout);
+		idlink("/dashboard/connect-freeagent?binding=", id, "",
+		    strcmp(st, "pending") == 0 ? "Connect FreeAgent" :
+		    "Reconnect");
 	}
 	if (link) {
-		fputs(" <a href=\"/dashboard/bindings/", stdout);
-		fa_html(stdout, id);
-		fputs("\">details</a>", stdout);
+		fputs(" ", stdout);
+		idlink("/dashboard/bindings/", id, "", "details");
 	}
 	fputs("</div>\n", stdout);
 }
@@ -428,7 +450,7 @@ callback_page(void)
 {
 	struct fa_query q;
 	const char *st = NULL, *qs = getenv("QUERY_STRING");
-	char cbuf[64], binding[65];
+	char cbuf[64], binding[65], loc[128];
 	int rs, rx;
 
 	if (qs == NULL || fa_query_parse(&q, qs) == -1 ||
@@ -467,8 +489,13 @@ callback_page(void)
 	/* The merchant is answered once the tokens are stored; reference
 	 * data comes after (the pages say it is loading until it is in),
 	 * and its failure is not the connect's. */
-	seeother("/dashboard/bindings", "fa_state=; Path=/dashboard/; "
-	    "Max-Age=0; HttpOnly; SameSite=Lax");
+	snprintf(cbuf, sizeof(cbuf), "/dashboard/bindings?done=connected");
+	if (fa_validname(binding, 65))
+		snprintf(loc, sizeof(loc), "%s&binding=%s", cbuf, binding);
+	else
+		snprintf(loc, sizeof(loc), "%s", cbuf);
+	seeother(loc, "fa_state=; Path=/dashboard/; Max-Age=0; HttpOnly; "
+	    "SameSite=Lax");
 	if (fa_validname(binding, 65))
 		(void)job("prefetch", binding, NULL, 0, NULL);
 	exit(0);
@@ -494,10 +521,9 @@ when(const char *label, int64_t t)
 static void
 binding_page(const char *id)
 {
-	json_t *a = ask_binding("dash.get", id), *b, *co, *e, *lf;
+	json_t *a = ask_binding("dash.get", id), *b, *co, *lf;
 	const char *st;
 	char tk[CSRF_LEN + 1];
-	size_t i;
 
 	b = json_object_get(a, "binding");
 	co = json_object_get(b, "company");
@@ -534,23 +560,11 @@ binding_page(const char *id)
 	else if (strcmp(fa_jstr(b, "status"), "connected") == 0)
 		fputs("<tr><th>Reference data</th><td>loading: reload this "
 		    "page in a moment</td></tr>\n", stdout);
-	fputs("</table>\n<h2>Recent events</h2>\n<ul>\n", stdout);
-	json_array_foreach(json_object_get(a, "events"), i, e) {
-		char buf[64];
-		time_t tt = (time_t)json_integer_value(json_object_get(e,
-		    "time"));
-		struct tm tm;
-
-		if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf),
-		    "%Y-%m-%d %H:%M", &tm) == 0)
-			snprintf(buf, sizeof(buf), "?");
-		printf("<li>%s ", buf);
-		fa_html(stdout, fa_jstr(e, "event"));
-		fputs(": ", stdout);
-		fa_html(stdout, fa_jstr(e, "outcome"));
-		fputs("</li>\n", stdout);
-	}
-	fputs("</ul>\n", stdout);
+	fputs("</table>\n<h2>Recent events</h2>\n", stdout);
+	events(json_object_get(a, "events"), 1);
+	fputs("<p>", stdout);
+	idlink("/dashboard/bindings/", id, "/history", "Sync history");
+	fputs("</p>\n", stdout);
 	if (strcmp(st, "connected") == 0 || strcmp(st, "needs_reconnect") == 0) {
 		csrf(tk);
 		fputs("<form method=\"post\" action=\"/dashboard/bindings/",
@@ -597,7 +611,7 @@ disconnect_page(const char *path)
 	if (st == EX_NOINPUT)
 		page(404, "Not found", "no such binding");
 	if (st == 0)
-		redirect("/dashboard/bindings", NULL);
+		redirect("/dashboard/bindings?done=disconnected", NULL);
 	if (st == EX_TEMPFAIL || st < 0)
 		page(503, "Not disconnected", "nothing changed; try again in a "
 		    "moment");
@@ -627,7 +641,8 @@ dropdown(const char *name, json_t *vals, int stride, json_t *idx,
 	size_t i, k, n = idx != NULL ? json_array_size(idx) :
 	    json_array_size(vals) / stride;
 
-	printf("<select name=\"%s\"><option value=\"\">(none)</option>", name);
+	printf("<select id=\"%s\" name=\"%s\"><option value=\"\">(none)"
+	    "</option>", name, name);
 	for (i = 0; i < n; i++) {
 		k = idx != NULL ? (size_t)json_integer_value(json_array_get(idx,
 		    i)) : i;
@@ -691,7 +706,7 @@ settings_page(const char *id, const char *method)
 {
 	json_t *a = ask_binding("dash.settings", id), *set, *cache;
 	struct fa_query q;
-	const char *tok = NULL, *action;
+	const char *tok = NULL, *action, *done = "saved";
 	char body[FA_QMAXLEN + 1], out[512], tk[CSRF_LEN + 1], key[48];
 	int i;
 
@@ -710,9 +725,11 @@ settings_page(const char *id, const char *method)
 				page(503, "Not refreshed", "FreeAgent could "
 				    "not be reached; the reference data you "
 				    "had is kept. Try again in a few minutes");
+			done = "refreshed";
 		} else
 			save(id, &q);
-		snprintf(out, sizeof(out), "/dashboard/settings/%s", id);
+		snprintf(out, sizeof(out), "/dashboard/settings/%s?done=%s", id,
+		    done);
 		redirect(out, NULL);
 	}
 	csrf(tk);
@@ -720,6 +737,7 @@ settings_page(const char *id, const char *method)
 	fputs("<h1>Settings for ", stdout);
 	fa_html(stdout, fa_jstr(json_object_get(a, "binding"), "magento"));
 	fputs("</h1>\n", stdout);
+	flash(NULL);
 	if (cache == NULL)
 		fputs("<p>Reference data is loading: reload this page in a "
 		    "moment. If it does not come, refresh it below.</p>\n",
@@ -727,60 +745,471 @@ settings_page(const char *id, const char *method)
 	fputs("<form method=\"post\"><input type=\"hidden\" name=\"csrf\" "
 	    "value=\"", stdout);
 	fa_html(stdout, tk);
-	fputs("\"><p>Default income category ", stdout);
+	fputs("\"><label for=\"default_income_category\">Default income "
+	    "category</label>", stdout);
 	dropdown("default_income_category", json_object_get(cache,
 	    "income_categories"), 2, NULL, fa_jstr(set,
 	    "default_income_category"));
-	fputs("</p><p>Default bank account ", stdout);
+	fputs("<label for=\"default_bank_account\">Default bank account"
+	    "</label>", stdout);
 	dropdown("default_bank_account", json_object_get(cache,
 	    "bank_accounts"), 2, NULL, fa_jstr(set, "default_bank_account"));
-	fputs("</p><h2>Payment methods</h2>\n", stdout);
+	fputs("<h2>Payment methods</h2>\n", stdout);
 	for (i = 0; paymethods[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "pay_%s", paymethods[i]);
-		printf("<p>%s ", paymethods[i]);
+		printf("<label for=\"%s\">%s</label>", key, paymethods[i]);
 		dropdown(key, json_object_get(cache, "bank_accounts"), 2,
 		    json_object_get(cache, "payment_targets"), fa_jstr(set,
 		    key));
-		fputs("</p>\n", stdout);
+		fputs("\n", stdout);
 	}
 	fputs("<h2>Item types</h2>\n", stdout);
 	for (i = 0; ptypes[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "item_%s", ptypes[i]);
-		printf("<p>%s ", ptypes[i]);
+		printf("<label for=\"%s\">%s</label>", key, ptypes[i]);
 		dropdown(key, json_object_get(cache, "item_types"), 1, NULL,
 		    fa_jstr(set, key));
-		fputs("</p>\n", stdout);
+		fputs("\n", stdout);
 	}
 	fputs("<p><button type=\"submit\">Save</button> <button "
-	    "type=\"submit\" name=\"action\" value=\"refresh\">Refresh "
+	    "class=\"quiet\" type=\"submit\" name=\"action\" "
+	    "value=\"refresh\">Refresh "
 	    "reference data</button></p></form>\n", stdout);
 	fa_cgi_end(stdout);
 	json_decref(a);
 	exit(0);
 }
 
+/* This page's query parameter name (checked: a name given twice, or a
+ * query that does not parse, is none), or NULL. */
+static const char *
+qparam(struct fa_query *q, const char *name)
+{
+	const char *qs = getenv("QUERY_STRING"), *v = NULL;
+
+	if (qs == NULL || fa_query_parse(q, qs) == -1 ||
+	    fa_query_get(q, name, &v) == -1)
+		return NULL;
+	return v;
+}
+
+/* After an action, the page it lands on says what came of it: done=
+ * names one of these messages, never text of the request's; a name in
+ * one comes from the vault (b: the binding that binding= names, when
+ * the page has it). */
+static void
+flash(json_t *b)
+{
+	struct fa_query q;
+	const char *done = qparam(&q, "done");
+	const char *st = fa_jstr(b, "status");
+
+	if (done == NULL)
+		return;
+	if (strcmp(done, "added") == 0 && b != NULL) {
+		fputs("<p class=\"flash\" role=\"status\">Added Magento ",
+		    stdout);
+		fa_html(stdout, fa_jstr(b, "magento"));
+		fputs(": now connect FreeAgent.</p>\n", stdout);
+	} else if (strcmp(done, "connected") == 0 && b != NULL &&
+	    strcmp(st, "connected") == 0) {
+		fputs("<p class=\"flash\" role=\"status\">Connected to ",
+		    stdout);
+		fa_html(stdout, fa_jstr(json_object_get(b, "company"), "name"));
+		fputs("</p>\n", stdout);
+	} else if (strcmp(done, "disconnected") == 0)
+		fputs("<p class=\"flash\" role=\"status\">Disconnected: now "
+		    "remove the app in FreeAgent under Settings &rarr; "
+		    "Connected apps</p>\n", stdout);
+	else if (strcmp(done, "saved") == 0)
+		fputs("<p class=\"flash\" role=\"status\">Settings saved</p>"
+		    "\n", stdout);
+	else if (strcmp(done, "refreshed") == 0)
+		fputs("<p class=\"flash\" role=\"status\">Reference data "
+		    "refreshed</p>\n", stdout);
+}
+
+/* The binding of the list that binding= names, or NULL. */
+static json_t *
+named(json_t *all)
+{
+	struct fa_query q;
+	const char *id = qparam(&q, "binding");
+	json_t *b;
+	size_t i;
+
+	json_array_foreach(all, i, b)
+		if (id != NULL && strcmp(fa_jstr(b, "id"), id) == 0)
+			return b;
+	return NULL;
+}
+
+static void
+plural(long n, const char *one, const char *many)
+{
+	printf("%ld %s", n, n == 1 ? one : many);
+}
+
+static void
+uses(json_t *used, json_t *max, const char *one, const char *many)
+{
+	long u = (long)json_integer_value(used);
+
+	if (json_is_integer(max)) {
+		printf("%ld of ", u);
+		plural((long)json_integer_value(max), one, many);
+	} else {
+		plural(u, one, many);
+		fputs(" (no limit)", stdout);
+	}
+}
+
+/* "1 of 2 FreeAgent companies, 2 of 3 websites" (dash.list's used and
+ * plan). */
+static void
+usage(json_t *a)
+{
+	json_t *u = json_object_get(a, "used"), *p = json_object_get(a, "plan");
+
+	fputs("<p class=\"muted\">Your plan", stdout);
+	if (p != NULL) {
+		fputs(" (", stdout);
+		fa_html(stdout, fa_jstr(p, "name"));
+		fputs(")", stdout);
+	}
+	fputs(": ", stdout);
+	uses(json_object_get(u, "companies"), json_object_get(p, "companies"),
+	    "FreeAgent company", "FreeAgent companies");
+	fputs(", ", stdout);
+	uses(json_object_get(u, "bindings"), json_object_get(p, "bindings"),
+	    "website", "websites");
+	fputs("</p>\n", stdout);
+}
+
+static json_t *
+list(void)
+{
+	json_t *a;
+
+	if (ask("dash.list", json_object(), &a) == -1)
+		page(503, "Unavailable", "try again in a moment");
+	return a;
+}
+
+/* GET /dashboard/: a tile per binding state; a tenant with nothing
+ * connected yet gets the call to connect instead. */
+static void
+home_page(void)
+{
+	json_t *a = list(), *all = json_object_get(a, "bindings"), *b;
+	const char *pend = NULL, *st;
+	long ok = 0, wait = 0, bad = 0, off = 0;
+	size_t i;
+
+	json_array_foreach(all, i, b) {
+		st = fa_jstr(b, "status");
+		if (strcmp(st, "connected") == 0)
+			ok++;
+		else if (strcmp(st, "needs_reconnect") == 0)
+			bad++;
+		else if (strcmp(st, "disconnected") == 0)
+			off++;
+		else if (wait++ == 0)
+			pend = fa_jstr(b, "id");
+	}
+	fa_cgi_begin(stdout, 200, "Home");
+	fputs("<h1>FreeAgent for your shop</h1>\n", stdout);
+	if (ok + bad == 0) {
+		fputs("<div class=\"tile\"><h2>Connect your FreeAgent account"
+		    "</h2><p>Pick the FreeAgent company this Magento install "
+		    "syncs into. We keep FreeAgent's tokens, encrypted; your "
+		    "shop never sees them.</p><p>", stdout);
+		if (pend != NULL)
+			idlink("/dashboard/connect-freeagent?binding=", pend,
+			    "\" class=\"button", "Connect FreeAgent");
+		else
+			fputs("<a class=\"button\" href=\"/dashboard/"
+			    "new-binding\">New binding</a>", stdout);
+		fputs("</p></div>\n", stdout);
+	} else {
+		fputs("<ul class=\"tiles\">", stdout);
+		printf("<li class=\"tile\"><span class=\"st ok\">Connected"
+		    "</span><b>%ld</b></li>", ok);
+		printf("<li class=\"tile\"><span class=\"st wait\">Pending"
+		    "</span><b>%ld</b></li>", wait);
+		printf("<li class=\"tile\"><span class=\"st bad\">Reconnect "
+		    "needed</span><b>%ld</b></li>", bad);
+		fputs("</ul>\n", stdout);
+		if (bad > 0)
+			fputs("<p class=\"error\">FreeAgent refused access to "
+			    "a binding: open <a href=\"/dashboard/bindings\">"
+			    "Bindings</a> and reconnect it.</p>\n", stdout);
+	}
+	(void)off;
+	fputs("<p><a href=\"/dashboard/bindings\">All bindings</a> &middot; "
+	    "<a href=\"/dashboard/new-binding\">New binding</a></p>\n",
+	    stdout);
+	usage(a);
+	fa_cgi_end(stdout);
+	json_decref(a);
+}
+
 /* GET /dashboard/bindings: the tenant's bindings (dash.list). */
 static void
 list_page(void)
 {
-	json_t *a, *all, *b;
+	json_t *a = list(), *all = json_object_get(a, "bindings"), *b;
 	size_t i;
 	int connected = 0;
 
-	if (ask("dash.list", json_object(), &a) == -1)
-		page(503, "Unavailable", "try again in a moment");
-	all = json_object_get(a, "bindings");
 	json_array_foreach(all, i, b)
 		connected |= strcmp(fa_jstr(b, "status"), "connected") == 0;
 	fa_cgi_begin(stdout, 200, "Bindings");
 	fputs("<h1>Bindings</h1>\n", stdout);
+	flash(named(all));
 	if (!connected)
 		fputs("<p><strong>Connect your FreeAgent account"
 		    "</strong></p>\n", stdout);
+	usage(a);
+	fputs("<p><a class=\"button\" href=\"/dashboard/new-binding\">"
+	    "New binding</a></p>\n", stdout);
 	json_array_foreach(all, i, b)
 		row(b, 1);
 	fa_cgi_end(stdout);
 	json_decref(a);
+}
+
+/* GET /dashboard/new-binding: the form; POST: the binding, pending,
+ * unless the plan's limit refuses it (binding.add). */
+static void __attribute__((noreturn))
+new_page(const char *method)
+{
+	struct fa_query q;
+	const char *id = NULL, *host = NULL, *tok = NULL;
+	char body[FA_QMAXLEN + 1], tk[CSRF_LEN + 1], out[256];
+	json_t *a, *p, *u;
+
+	if (strcmp(method, "POST") == 0) {
+		readform(body);
+		if (fa_query_parse(&q, body) == -1 ||
+		    fa_query_get(&q, "csrf", &tok) == -1)
+			tok = NULL;
+		csrf_check(tok);
+		if (fa_query_get(&q, "binding", &id) == -1 || id == NULL ||
+		    !fa_validname(id, 65))
+			page(400, "Not added", "a binding's name is 1 to 64 "
+			    "letters, digits, '.', '-' or '_'");
+		if (fa_query_get(&q, "magento", &host) == -1 || host == NULL ||
+		    *host == '\0')
+			page(400, "Not added", "name the Magento host");
+		if (ask("binding.add", json_pack("{s:s,s:s}", "binding", id,
+		    "magento", host), &a) == 0) {
+			json_decref(a);
+			snprintf(out, sizeof(out), "/dashboard/bindings?"
+			    "done=added&binding=%s", id);
+			redirect(out, NULL);
+		}
+		if (fa_errstatus() == EX_NOPERM) {
+			a = list();
+			u = json_object_get(a, "used");
+			p = json_object_get(a, "plan");
+			snprintf(out, sizeof(out), "Your plan allows %ld Magento "
+			    "website%s; you have %ld",
+			    (long)json_integer_value(json_object_get(p,
+			    "bindings")), json_integer_value(json_object_get(p,
+			    "bindings")) == 1 ? "" : "s",
+			    (long)json_integer_value(json_object_get(u,
+			    "bindings")));
+			page(403, "Not added", out);
+		}
+		if (fa_errstatus() == EX_DATAERR && strstr(fa_errmsg(),
+		    "exists") != NULL)
+			page(409, "Not added", "that name is taken: choose "
+			    "another");
+		if (fa_errstatus() == EX_DATAERR)
+			page(400, "Not added", "that is not a Magento host name "
+			    "(such as shop.example.com)");
+		page(503, "Not added", "nothing changed; try again in a "
+		    "moment");
+	}
+	a = list();
+	csrf(tk);
+	fa_cgi_begin(stdout, 200, "New binding");
+	fputs("<h1>New binding</h1>\n<p>A binding pairs one Magento website "
+	    "with one FreeAgent company. Add it here, then connect "
+	    "FreeAgent.</p>\n", stdout);
+	usage(a);
+	fputs("<form method=\"post\" action=\"/dashboard/new-binding\">"
+	    "<input type=\"hidden\" name=\"csrf\" value=\"", stdout);
+	fa_html(stdout, tk);
+	fputs("\"><label for=\"magento\">Magento host</label><input "
+	    "id=\"magento\" name=\"magento\" required maxlength=\"253\" "
+	    "placeholder=\"shop.example.com\"><label for=\"binding\">"
+	    "Binding name</label><input id=\"binding\" name=\"binding\" "
+	    "required maxlength=\"64\" pattern=\"[A-Za-z0-9._-]+\" "
+	    "aria-describedby=\"bhelp\"><p id=\"bhelp\" class=\"muted\">"
+	    "Letters, digits, '.', '-' and '_'; it names the binding in "
+	    "your shop's settings.</p><p class=\"muted\">FreeAgent "
+	    "environment: production, unless we agreed on sandbox with you "
+	    "(we set it).</p><p><button type=\"submit\">Add binding</button>"
+	    "</p></form>\n", stdout);
+	fa_cgi_end(stdout);
+	json_decref(a);
+	exit(0);
+}
+
+/* An audit record in plain words (dash.history): never a secret, for
+ * no record holds one. */
+static void
+said(json_t *e)
+{
+	const char *ev = fa_jstr(e, "event"), *oc = fa_jstr(e, "outcome");
+	const char *d = fa_jstr(e, "detail"), *p, *q;
+	int ok = strcmp(oc, "ok") == 0;
+	char name[512];
+	long n1, n2;
+
+	if ((strcmp(ev, "connect") == 0 || strcmp(ev, "reconnect") == 0) &&
+	    ok) {
+		/* detail: company "NAME" (id ID, SUB); was STATUS */
+		fputs(*ev == 'r' ? "Reconnected to " : "Connected to ", stdout);
+		if (strncmp(d, "company \"", 9) == 0 &&
+		    (q = strstr(d, "\" (id ")) != NULL) {
+			while ((p = strstr(q + 1, "\" (id ")) != NULL)
+				q = p;
+			snprintf(name, sizeof(name), "%.*s", (int)(q - d - 9),
+			    d + 9);
+			fa_html(stdout, name);
+		} else
+			fputs("FreeAgent", stdout);
+	} else if (strcmp(ev, "add") == 0 && ok)
+		fputs("Binding added", stdout);
+	else if (strcmp(ev, "add") == 0)
+		fputs("Not added: the plan's limit", stdout);
+	else if (strcmp(ev, "authurl") == 0)
+		fputs("Connect started", stdout);
+	else if ((strcmp(ev, "connect") == 0 || strcmp(ev, "exchange") == 0)
+	    && strcmp(oc, "declined") == 0)
+		fputs("The connect was declined at FreeAgent", stdout);
+	else if (strcmp(ev, "connect") == 0 || strcmp(ev, "exchange") == 0) {
+		fputs("The connect did not complete: ", stdout);
+		fa_html(stdout, *d ? d : oc);
+	} else if (strcmp(ev, "refresh") == 0 && ok)
+		fputs("Access token refreshed", stdout);
+	else if (strcmp(ev, "refresh") == 0 &&
+	    strcmp(oc, "needs_reconnect") == 0)
+		fputs("FreeAgent refused the refresh: reconnect needed",
+		    stdout);
+	else if (strcmp(ev, "refresh") == 0)
+		fputs("The refresh failed for now; it is tried again", stdout);
+	else if (strcmp(ev, "prefetch") == 0 && ok &&
+	    sscanf(d, "%ld categories, %ld bank accounts", &n1, &n2) == 2)
+		printf("Reference data refreshed (%ld categor%s, %ld bank "
+		    "account%s)", n1, n1 == 1 ? "y" : "ies", n2,
+		    n2 == 1 ? "" : "s");
+	else if (strcmp(ev, "prefetch") == 0 && ok)
+		fputs("Reference data refreshed", stdout);
+	else if (strcmp(ev, "prefetch") == 0 &&
+	    strcmp(oc, "needs_reconnect") == 0)
+		fputs("FreeAgent refused the reference data: reconnect needed",
+		    stdout);
+	else if (strcmp(ev, "prefetch") == 0)
+		fputs("Reference data could not be fetched; what you had is "
+		    "kept", stdout);
+	else if (strcmp(ev, "disconnect") == 0 && ok)
+		fputs("Disconnected", stdout);
+	else if (strcmp(ev, "disconnect") == 0)
+		fputs("Disconnected here; FreeAgent could not be told", stdout);
+	else if (strcmp(ev, "set") == 0)
+		fputs("Settings changed", stdout);
+	else {
+		fa_html(stdout, ev);
+		fputs(": ", stdout);
+		fa_html(stdout, oc);
+	}
+}
+
+/* Audit records as a table, in plain words; back: the array is
+ * oldest first, and shown newest first. */
+static void
+events(json_t *ev, int back)
+{
+	char buf[64];
+	size_t i, n = json_array_size(ev);
+	json_t *e;
+	time_t tt;
+	struct tm tm;
+
+	if (n == 0) {
+		fputs("<p>No events here.</p>\n", stdout);
+		return;
+	}
+	fputs("<table>\n<thead><tr><th scope=\"col\">When (UTC)</th>"
+	    "<th scope=\"col\">What happened</th></tr></thead><tbody>\n",
+	    stdout);
+	for (i = 0; i < n; i++) {
+		e = json_array_get(ev, back ? n - 1 - i : i);
+		tt = (time_t)json_integer_value(json_object_get(e, "time"));
+		if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf),
+		    "%Y-%m-%d %H:%M", &tm) == 0)
+			snprintf(buf, sizeof(buf), "?");
+		printf("<tr><td>%s</td><td>", buf);
+		said(e);
+		fputs("</td></tr>\n", stdout);
+	}
+	fputs("</tbody></table>\n", stdout);
+}
+
+/* GET /dashboard/bindings/{id}/history[?page=N]: the binding's events,
+ * newest first, 50 a page. */
+static void __attribute__((noreturn))
+history_page(const char *id)
+{
+	struct fa_query q;
+	const char *pg = qparam(&q, "page");
+	char *end;
+	json_t *a;
+	long n = 0;
+
+	if (pg != NULL) {
+		errno = 0;
+		n = strtol(pg, &end, 10);
+		if (*pg < '0' || *pg > '9' || *end != '\0' || errno != 0 ||
+		    n > 1000000)
+			page(404, "Not found", "no such page");
+	}
+	if (!fa_validname(id, 65))
+		page(404, "Not found", "no such binding");
+	if (ask("dash.history", json_pack("{s:s,s:I}", "binding", id, "page",
+	    (json_int_t)n), &a) == -1) {
+		if (fa_errstatus() == EX_NOINPUT ||
+		    fa_errstatus() == EX_DATAERR)
+			page(404, "Not found", "no such binding");
+		page(503, "Unavailable", "try again in a moment");
+	}
+	fa_cgi_begin(stdout, 200, "Sync history");
+	fputs("<h1>Sync history</h1>\n", stdout);
+	row(json_object_get(a, "binding"), 1);
+	events(json_object_get(a, "events"), 0);
+	printf("<nav aria-label=\"Pages\"><p><span class=\"muted\">Page %ld"
+	    "</span>", n + 1);
+	if (n > 0) {
+		fputs(" <a rel=\"prev\" href=\"/dashboard/bindings/", stdout);
+		fa_html(stdout, id);
+		if (n > 1)
+			printf("/history?page=%ld\">Newer events</a>", n - 1);
+		else
+			fputs("/history\">Newer events</a>", stdout);
+	}
+	if (json_is_true(json_object_get(a, "more"))) {
+		fputs(" <a rel=\"next\" href=\"/dashboard/bindings/", stdout);
+		fa_html(stdout, id);
+		printf("/history?page=%ld\">Older events</a>", n + 1);
+	}
+	fputs("</p></nav>\n", stdout);
+	fa_cgi_end(stdout);
+	json_decref(a);
+	exit(0);
 }
 
 int
@@ -805,35 +1234,53 @@ main(void)
 	if (fa_conf_load(&conf, NULL) == -1)
 		page(503, "Unavailable", "the vault is unavailable; try again "
 		    "in a moment");
-	if (path != NULL && (strcmp(path, "/connect-freeagent") == 0 ||
-	    strncmp(path, "/settings/", 10) == 0))
+	if (path == NULL)
+		path = "";
+	if (strcmp(path, "/connect-freeagent") == 0 ||
+	    strcmp(path, "/new-binding") == 0 ||
+	    strncmp(path, "/settings/", 10) == 0)
 		allow = "GET, POST";
-	else if (path != NULL && strncmp(path, "/bindings/", 10) == 0 &&
+	else if (strncmp(path, "/bindings/", 10) == 0 &&
 	    strlen(path) > 21 &&
 	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)
 		allow = "POST";
 	if (strcmp(method, "POST") == 0 && crosssite())
 		page(403, "Forbidden", "a form from another site may not act "
 		    "here");
-	if (path != NULL && strcmp(path, "/connect-freeagent") == 0 &&
+	if (strcmp(path, "/connect-freeagent") == 0 &&
 	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
 		connect_page(method);
-	if (path != NULL && strcmp(path, "/freeagent-callback") == 0 &&
+	if (strcmp(path, "/new-binding") == 0 &&
+	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
+		new_page(method);
+	if (strcmp(path, "/freeagent-callback") == 0 &&
 	    strcmp(method, "GET") == 0)
 		callback_page();
-	if (path != NULL && strncmp(path, "/settings/", 10) == 0 &&
+	if (strncmp(path, "/settings/", 10) == 0 &&
 	    (strcmp(method, "GET") == 0 || strcmp(method, "POST") == 0))
 		settings_page(path + 10, method);
-	if (path != NULL && strncmp(path, "/bindings/", 10) == 0 &&
+	if (strncmp(path, "/bindings/", 10) == 0 &&
 	    strcmp(method, "POST") == 0 && strlen(path) > 21 &&
 	    strcmp(path + strlen(path) - 11, "/disconnect") == 0)
 		disconnect_page(path);
 	if (strcmp(method, "GET") != 0 || strcmp(allow, "POST") == 0)
 		page(405, "Method not allowed", "this page does not answer "
 		    "that method");
-	if (path != NULL && strcmp(path, "/bindings") == 0)
+	if (*path == '\0' || strcmp(path, "/") == 0)
+		home_page();
+	else if (strcmp(path, "/bindings") == 0)
 		list_page();
-	else if (path != NULL && strncmp(path, "/bindings/", 10) == 0)
+	else if (strncmp(path, "/bindings/", 10) == 0 && strlen(path) > 18 &&
+	    strcmp(path + strlen(path) - 8, "/history") == 0) {
+		char id[65];
+		size_t n = strlen(path) - 10 - 8;
+
+		if (n >= sizeof(id))
+			page(404, "Not found", "no such binding");
+		memcpy(id, path + 10, n);
+		id[n] = '\0';
+		history_page(id);
+	} else if (strncmp(path, "/bindings/", 10) == 0)
 		binding_page(path + 10);
 	else
 		page(404, "Not found", "no such page");

@@ -31,14 +31,50 @@ fa_html(FILE *fp, const char *s)
 const char *fa_cgi_formto = "";
 
 /* The one stylesheet, served as a file (/dashboard/static/fa.css), so
- * that the policy needs no 'unsafe-inline'. */
+ * that the policy needs no 'unsafe-inline'. Status shows as a word and
+ * a colour, each colour dark enough on its ground to read (WCAG AA). */
 static const char css[] =
-    "body{font:15px/1.4 sans-serif;margin:2em;max-width:60em}\n"
-    ".ok{background:#e6f4ea}.bad{background:#fce8e6}\n"
-    ".row{padding:.6em;margin:.4em 0;border:1px solid #ccc}\n"
+    "*{box-sizing:border-box}\n"
+    "body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1f2328;"
+    "background:#f6f8fa}\n"
+    "header{background:#24292f;padding:.7em 1em}\n"
+    "header a{color:#fff;margin-right:1.2em;font-weight:600;"
+    "text-decoration:none}\n"
+    "main{max-width:60em;margin:0 auto;padding:1em}\n"
+    "h1{font-size:1.6em;margin:.3em 0 .6em}h2{font-size:1.2em}\n"
+    "a{color:#0550ae}.muted{color:#57606a}\n"
+    ".flash{border-left:4px solid #1a7f37;background:#dafbe1;"
+    "padding:.6em 1em}\n"
+    ".error{border-left:4px solid #cf222e;background:#ffebe9;"
+    "padding:.6em 1em}\n"
+    ".row,.tile,table{background:#fff;border:1px solid #d0d7de;"
+    "border-radius:6px}\n"
+    ".row{border-left:6px solid #6e7781;padding:.8em 1em;margin:.6em 0}\n"
+    ".row.ok{border-left-color:#1a7f37}.row.bad{border-left-color:#cf222e}"
+    ".row.wait{border-left-color:#9a6700}\n"
+    ".st{display:inline-block;font-size:.85em;font-weight:600;"
+    "padding:0 .6em;border-radius:1em;margin-right:.5em;"
+    "background:#eaeef2;color:#424a53}\n"
+    ".st.ok{background:#dafbe1;color:#116329}"
+    ".st.bad{background:#ffebe9;color:#a40e26}"
+    ".st.wait{background:#fff8c5;color:#6c4400}\n"
+    ".tiles{display:flex;flex-wrap:wrap;gap:1em;padding:0;"
+    "list-style:none}\n"
+    ".tile{flex:1 1 12em;padding:1em}.tile b{display:block;"
+    "font-size:2em}\n"
+    ".button,button{display:inline-block;background:#1a7f37;color:#fff;"
+    "border:0;border-radius:6px;padding:.5em 1em;font:inherit;"
+    "font-weight:600;text-decoration:none;cursor:pointer}\n"
+    ".quiet{background:#eaeef2;color:#1f2328}\n"
+    "label{display:block;font-weight:600;margin-top:.8em}\n"
+    "input,select{font:inherit;padding:.35em;max-width:100%}\n"
+    "table{border-collapse:collapse;width:100%}\n"
+    "th,td{text-align:left;padding:.4em .6em;vertical-align:top;"
+    "border-bottom:1px solid #d0d7de}\n"
     "a:focus,button:focus,input:focus,select:focus"
-    "{outline:3px solid #1a73e8;outline-offset:2px}\n"
-    "@media (max-width:600px){body{margin:1em}}\n";
+    "{outline:3px solid #0969da;outline-offset:2px}\n"
+    "@media (max-width:600px){main{padding:.6em}.row{padding:.6em}"
+    "th,td{padding:.3em}}\n";
 
 void
 fa_cgi_css(FILE *fp)
@@ -62,18 +98,21 @@ fa_cgi_begin(FILE *fp, int status, const char *title)
 	    "Referrer-Policy: no-referrer\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Cache-Control: no-store\r\n\r\n", status, fa_cgi_formto);
-	fputs("<!doctype html><html><head><meta charset=\"utf-8\"><title>",
-	    fp);
+	fputs("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<title>", fp);
 	fa_html(fp, title);
-	fputs("</title><meta name=\"viewport\" content=\"width=device-width, "
-	    "initial-scale=1\"><link rel=\"stylesheet\" "
-	    "href=\"/dashboard/static/fa.css\"></head><body>", fp);
+	fputs(" - fa</title><meta name=\"viewport\" "
+	    "content=\"width=device-width, initial-scale=1\"><link "
+	    "rel=\"stylesheet\" href=\"/dashboard/static/fa.css\"></head>"
+	    "<body><header><nav aria-label=\"Dashboard\"><a "
+	    "href=\"/dashboard/\">Home</a><a href=\"/dashboard/bindings\">"
+	    "Bindings</a></nav></header><main>", fp);
 }
 
 void
 fa_cgi_end(FILE *fp)
 {
-	fputs("</body></html>\n", fp);
+	fputs("</main></body></html>\n", fp);
 }
 
 int

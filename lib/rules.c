@@ -125,3 +125,35 @@ fa_tokver_bump(json_t *b)
 	json_object_set_new(b, "tokver", json_integer((json_int_t)ver));
 	return ver;
 }
+
+int
+fa_planof(const struct fa_conf *conf, json_t *t, const struct fa_plan **p)
+{
+	const char *name = json_string_value(json_object_get(t, "plan"));
+
+	*p = fa_conf_plan(conf, name ? name : conf->default_plan);
+	if (name != NULL && *p == NULL)
+		return fa_seterr(EX_CONFIG, "tenant %s is on plan %s, which %s "
+		    "does not define", fa_jstr(t, "name"), name, conf->path);
+	return 0;
+}
+
+int
+fa_count_one(json_t *b, void *a)
+{
+	struct fa_count *c = a;
+	const char *st = fa_jstr(b, "status"), *id;
+	json_t *co;
+
+	if (c->skip != NULL && strcmp(fa_jstr(b, "id"), c->skip) == 0)
+		return 0;
+	if (strcmp(st, "disconnected") == 0)
+		return 0;
+	c->bindings++;
+	if ((co = json_object_get(b, "company")) != NULL &&
+	    *(id = fa_jstr(co, "id")) != '\0' && *st != '\0' &&
+	    strcmp(st, "pending") != 0)
+		json_object_set_new(c->companies, id,
+		    json_string(*fa_jstr(co, "name") ? fa_jstr(co, "name") : id));
+	return 0;
+}

@@ -382,39 +382,74 @@ out:
 static const char *const rowkeys[] = { "id", "status", "magento", "company",
 	NULL };
 
+struct list {
+	json_t		*rows;
+	struct fa_count	 n;
+};
+
 static int
 listone(json_t *b, void *a)
 {
-	if (json_array_append_new(a, pick(b, rowkeys)) == -1)
+	struct list *l = a;
+
+	if (json_array_append_new(l->rows, pick(b, rowkeys)) == -1)
 		return fa_seterr(1, "out of memory");
-	return 0;
+	return fa_count_one(b, &l->n);
 }
 
+/* The bindings page: {"tenant"} -> {"bindings": [...], "used":
+ * {"bindings", "companies"}, "plan": {"name", "bindings", "companies"}
+ * (limits; null: none), no "plan" when the tenant has no limits}. */
 static int
 v_dash_list(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
+	struct list l = { NULL, { NULL, 0, NULL } };
+	const struct fa_plan *p = NULL;
 	const char *tenant;
-	json_t *all;
+	json_t *tj;
 	int r;
 
 	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1)
 		return -1;
-	all = json_array();
-	if ((r = fa_each_binding(v, t, tenant, listone, all)) != 0) {
-		json_decref(all);
+	if ((r = fa_getjson(v->tenants, t, tenant, &tj, 0)) != 0)
+		return r == DB_NOTFOUND ?
+		    fa_seterr(EX_NOINPUT, "no tenant %s", tenant) : r;
+	r = fa_planof(v->conf, tj, &p);
+	json_decref(tj);
+	if (r != 0)
+		return r;
+	l.rows = json_array();
+	l.n.companies = json_object();
+	if ((r = fa_each_binding(v, t, tenant, listone, &l)) == 0 &&
+	    (r = setout(c, "used", json_pack("{s:i,s:i}", "bindings",
+	    (int)l.n.bindings, "companies",
+	    (int)json_object_size(l.n.companies)))) == 0 && p != NULL)
+		r = setout(c, "plan", json_pack("{s:s,s:o,s:o}", "name",
+		    p->name, "bindings", p->bindings < 0 ? json_null() :
+		    json_integer(p->bindings), "companies", p->companies < 0 ?
+		    json_null() : json_integer(p->companies)));
+	json_decref(l.n.companies);
+	if (r != 0) {
+		json_decref(l.rows);
 		return r;
 	}
-	return setout(c, "bindings", all);
+	return setout(c, "bindings", l.rows);
 }
 
 static int
 lastevents(const char *rec, size_t len, void *a)
 {
-	static const char *const keys[] = { "time", "event", "outcome", NULL };
+	static const char *const keys[] = { "time", "event", "outcome",
+		"detail", NULL };
 	json_t *e;
 
 	if ((e = json_loadb(rec, len, 0, NULL)) == NULL)
 		return 0;
+	if (strcmp(fa_jstr(e, "event"), "job") == 0 ||
+	    strcmp(fa_jstr(e, "event"), "access") == 0) {
+		json_decref(e);
+		return 0;
+	}
 	json_array_append_new(a, pick(e, keys));
 	json_decref(e);
 	if (json_array_size(a) > EVENTS_MAX)
@@ -467,6 +502,75 @@ v_dash_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return r;
 	}
 	return setout(c, "events", ev);
+}
+
+#define HISTORY_PAGE	50
+
+struct history {
+	json_t	*events;
+	int64_t	 skip;
+	int	 more;
+};
+
+/* The records a merchant reads: the keeper's own (a job asked for, a
+ * peer refused) are left out. */
+static int
+historyone(const char *rec, size_t len, void *a)
+{
+	static const char *const keys[] = { "time", "event", "outcome",
+		"detail", NULL };
+	struct history *h = a;
+	const char *ev;
+	json_t *e;
+	int r = 0;
+
+	if ((e = json_loadb(rec, len, 0, NULL)) == NULL)
+		return 0;
+	ev = fa_jstr(e, "event");
+	if (strcmp(ev, "job") == 0 || strcmp(ev, "access") == 0)
+		;
+	else if (h->skip > 0)
+		h->skip--;
+	else if (json_array_size(h->events) == HISTORY_PAGE) {
+		h->more = 1;
+		r = DB_NOTFOUND;
+	} else if (json_array_append_new(h->events, pick(e, keys)) == -1)
+		r = fa_seterr(1, "out of memory");
+	json_decref(e);
+	return r;
+}
+
+/* Sync history: {"tenant", "binding", "page"} -> {"binding": {...},
+ * "events": page "page" (from 0) of 50 audit records, newest first,
+ * "more": true when older ones follow}. */
+static int
+v_dash_history(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	struct history h = { NULL, 0, 0 };
+	const char *id, *tenant;
+	json_t *b;
+	int64_t page;
+	int r;
+
+	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
+	    fa_arg_id(c->in, "binding", 1, &id) == -1 ||
+	    fa_arg_int(c->in, "page", 0, 1000000, 0, &page) == -1)
+		return -1;
+	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
+		return r;
+	r = setout(c, "binding", pick(b, rowkeys));
+	json_decref(b);
+	if (r != 0)
+		return r;
+	h.events = json_array();
+	h.skip = page * HISTORY_PAGE;
+	if ((r = fa_each_audit_back(v, t, id, historyone, &h)) != 0) {
+		json_decref(h.events);
+		return r;
+	}
+	if ((r = setout(c, "events", h.events)) == 0)
+		r = setout(c, "more", json_boolean(h.more));
+	return r;
 }
 
 /* The callback page: {"tenant", "hash"} -> {"binding"} when the state
@@ -723,6 +827,7 @@ const struct fa_verb fa_verbs_connect[] = {
 	{ "revoke.wipe",	v_revoke_wipe,		FA_W },
 	{ "dash.list",		v_dash_list,		FA_BYDASH },
 	{ "dash.get",		v_dash_get,		FA_BYDASH },
+	{ "dash.history",	v_dash_history,		FA_BYDASH },
 	{ "dash.state",		v_dash_state,		FA_BYDASH },
 	{ "dash.settings",	v_dash_settings,	FA_BYDASH },
 	{ "dash.save",		v_dash_save,		FA_W | FA_BYDASH },

@@ -650,7 +650,14 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		    (r = fa_putjson(v->bindings, t, id, b)) == 0 &&
 		    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 			r = 0;
-	} else
+	} else if (i == 0 && cache != NULL)
+		/* What the merchant's history shows: what came. */
+		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
+		    "%zu categories, %zu bank accounts",
+		    json_array_size(json_object_get(cache,
+		    "income_categories")),
+		    json_array_size(json_object_get(cache, "bank_accounts")));
+	else
 		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
 		    "%s", detail);
 out:

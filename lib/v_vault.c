@@ -100,47 +100,6 @@ checkset(const struct fa_conf *conf, const char *arg, char *k, size_t ksz,
 	    "settings.NAME)", k);
 }
 
-/* ---- plans ---- */
-
-/* The tenant's plan: NULL (no limits) when the tenant has none and
- * default_plan is not defined; an error when the tenant's is not. */
-static int
-planof(const struct fa_conf *conf, json_t *t, const struct fa_plan **p)
-{
-	const char *name = json_string_value(json_object_get(t, "plan"));
-
-	*p = fa_conf_plan(conf, name ? name : conf->default_plan);
-	if (name != NULL && *p == NULL)
-		return fa_seterr(EX_CONFIG, "tenant %s is on plan %s, which %s "
-		    "does not define", fa_jstr(t, "name"), name, conf->path);
-	return 0;
-}
-
-struct count {
-	const char	*skip;		/* binding not to count */
-	long		 bindings;
-	json_t		*companies;	/* id -> name */
-};
-
-static int
-count_one(json_t *b, void *a)
-{
-	struct count *c = a;
-	const char *st = status_of(b), *id;
-	json_t *co;
-
-	if (c->skip != NULL && strcmp(fa_jstr(b, "id"), c->skip) == 0)
-		return 0;
-	if (strcmp(st, "disconnected") == 0)
-		return 0;
-	c->bindings++;
-	if ((co = json_object_get(b, "company")) != NULL &&
-	    *(id = fa_jstr(co, "id")) != '\0' && strcmp(st, "pending") != 0)
-		json_object_set_new(c->companies, id,
-		    json_string(*fa_jstr(co, "name") ? fa_jstr(co, "name") : id));
-	return 0;
-}
-
 static const char *
 coname(json_t *co, char *buf, size_t sz)
 {
@@ -354,7 +313,7 @@ exists(struct fa_vault *v, DB_TXN *t, const char *id, uint32_t flags)
 static int
 v_binding_add(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
-	struct count n = { NULL, 0, NULL };
+	struct fa_count n = { NULL, 0, NULL };
 	const struct fa_plan *p;
 	const char *tenant, *id, *host, *ep;
 	json_t *tj, *b;
@@ -381,10 +340,10 @@ v_binding_add(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return r;
 	}
 	n.companies = json_object();
-	r = fa_each_binding(v, t, tenant, count_one, &n);
+	r = fa_each_binding(v, t, tenant, fa_count_one, &n);
 	json_decref(n.companies);
 	if (r == 0)
-		r = planof(v->conf, tj, &p);
+		r = fa_planof(v->conf, tj, &p);
 	json_decref(tj);
 	if (r != 0)
 		return r;
@@ -581,7 +540,7 @@ static int
 mayconnect(struct fa_vault *v, DB_TXN *t, const char *id, json_t *b,
     json_t *tj, json_t *co, int *refused, char *msg, size_t msgsz)
 {
-	struct count n = { NULL, 0, NULL };
+	struct fa_count n = { NULL, 0, NULL };
 	const struct fa_plan *p = NULL;
 	const char *tenant = fa_jstr(b, "tenant");
 	char n1[400], n2[400];
@@ -602,8 +561,8 @@ mayconnect(struct fa_vault *v, DB_TXN *t, const char *id, json_t *b,
 	}
 	n.skip = id;
 	n.companies = json_object();
-	if ((r = fa_each_binding(v, t, tenant, count_one, &n)) != 0 ||
-	    (tj != NULL && (r = planof(v->conf, tj, &p)) != 0))
+	if ((r = fa_each_binding(v, t, tenant, fa_count_one, &n)) != 0 ||
+	    (tj != NULL && (r = fa_planof(v->conf, tj, &p)) != 0))
 		goto out;
 	if (p != NULL && p->companies >= 0 && json_object_get(n.companies,
 	    fa_jstr(co, "id")) == NULL &&

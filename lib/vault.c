@@ -1277,3 +1277,38 @@ fa_each_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
 	free(d.data);
 	return r == DB_NOTFOUND ? 0 : r;
 }
+
+int
+fa_each_audit_back(struct fa_vault *v, DB_TXN *t, const char *binding,
+    int (*fn)(const char *, size_t, void *), void *arg)
+{
+	DBC *c;
+	DBT sk, pk, d;
+	int r;
+
+	if ((r = v->auditidx->cursor(v->auditidx, t, &c,
+	    DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&sk, 0, sizeof(sk));
+	memset(&pk, 0, sizeof(pk));
+	memset(&d, 0, sizeof(d));
+	if ((sk.data = strdup(binding)) == NULL) {
+		c->close(c);
+		return fa_seterr(1, "out of memory");
+	}
+	sk.size = strlen(binding);
+	sk.flags = pk.flags = d.flags = DB_DBT_REALLOC;
+	/* Its newest record: the one before the next binding's first, or
+	 * the index's last. */
+	if ((r = c->pget(c, &sk, &pk, &d, DB_SET)) == 0 &&
+	    ((r = c->pget(c, &sk, &pk, &d, DB_NEXT_NODUP)) == 0 ||
+	    r == DB_NOTFOUND))
+		r = c->pget(c, &sk, &pk, &d, r == 0 ? DB_PREV : DB_LAST);
+	while (r == 0 && (r = fn(d.data, d.size, arg)) == 0)
+		r = c->pget(c, &sk, &pk, &d, DB_PREV_DUP);
+	c->close(c);
+	free(sk.data);
+	free(pk.data);
+	free(d.data);
+	return r == DB_NOTFOUND ? 0 : r;
+}

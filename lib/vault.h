@@ -146,6 +146,10 @@ int	 fa_each_binding(struct fa_vault *, DB_TXN *, const char *tenant,
  * oldest first, through the audit index; binding NULL: every record. */
 int	 fa_each_audit(struct fa_vault *, DB_TXN *, const char *binding,
 	    int (*fn)(const char *, size_t, void *), void *arg);
+/* The same for one binding, newest first; fn returns DB_NOTFOUND to
+ * stop there. */
+int	 fa_each_audit_back(struct fa_vault *, DB_TXN *, const char *binding,
+	    int (*fn)(const char *, size_t, void *), void *arg);
 /* Binding ids whose due time is at most `until`, in due order. */
 int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
 	    char (*ids)[65], int max, int *n);

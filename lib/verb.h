@@ -89,4 +89,17 @@ int	 fa_status_set(struct fa_vault *, DB_TXN *, struct fa_call *,
 /* The next token record version of b (set in b), for fa_tokens_put. */
 uint64_t fa_tokver_bump(json_t *b);
 
+/* The tenant record t's plan: NULL (no limits) when it has none and
+ * default_plan is not defined; an error when its plan is not. */
+int	 fa_planof(const struct fa_conf *, json_t *t, const struct fa_plan **);
+/* What counts against a plan, one binding at a time (fa_each_binding):
+ * bindings not disconnected, and the companies of those connected or
+ * once connected. */
+struct fa_count {
+	const char	*skip;		/* binding not to count */
+	long		 bindings;
+	json_t		*companies;	/* id -> name; the caller's object */
+};
+int	 fa_count_one(json_t *b, void *count);
+
 #endif

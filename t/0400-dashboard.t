@@ -86,6 +86,8 @@ ctl POST config '{"latency":{"/v2/categories":3000}}' >/dev/null
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -D "$T/h" -o /dev/null -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 303 ]; ok $? "the callback with the cookie: 303"
+tr -d '\r' <"$T/h" | grep -qx 'Location: /dashboard/bindings?done=connected&binding=b3'
+ok $? "to the bindings page, with the message that names it"
 fa-prefetch -s b3 >/dev/null 2>&1
 [ $? -eq 1 ]; ok $? "answered before the reference data is in"
 [ "$(fa-vault show b3 | jq -r '.status + " " + .company.id')" = "connected 1003" ]
@@ -104,8 +106,9 @@ done
 jq -e '.company.name == "Gamma Trading"' "$T/c3" >/dev/null
 ok $? "and then it is fetched"
 ctl POST config '{"latency":{}}' >/dev/null
-get acme:pw-a /dashboard/bindings >/dev/null
+get acme:pw-a "/dashboard/bindings?done=connected&binding=b3" >/dev/null
 like "$T/b" 'three.example.com &harr; FreeAgent Gamma Trading' "the green row"
+like "$T/b" '<p class="flash" role="status">Connected to Gamma Trading</p>' "and the message: connected to the company"
 code=$(curl -sS -c "$J" -b "$J" -u acme:pw-a -o "$T/b" -w '%{http_code}' \
     "$WEB/dashboard/freeagent-callback?$qs")
 [ "$code" = 400 ]; ok $? "the same callback again is refused"
@@ -174,7 +177,7 @@ like "$T/b" '>Hours<' "the item-type map offers FreeAgent's item types"
 # Each dropdown offers exactly its list: the payment methods' the
 # accounts that take payments, so never a hidden one.
 options() {	# options NAME: the values the dropdown NAME offers
-	sed -n "s/.*<select name=\"$1\">\([^/]*\(\/[^s][^/]*\)*\)<\/select>.*/\1/p" "$T/b" |
+	sed -n "s/.*<select id=\"$1\" name=\"$1\">\([^/]*\(\/[^s][^/]*\)*\)<\/select>.*/\1/p" "$T/b" |
 	    grep -o 'option value="[^"]*"' | sed 's/.*value="\([^"]*\)"/\1/' |
 	    grep .
 }
@@ -235,7 +238,7 @@ ok $? "Refresh reference data fetches it again"
 get acme:pw-a /dashboard/bindings/b3 >/dev/null
 like "$T/b" 'Access token expires' "token health on the binding page"
 like "$T/b" 'Reference data fetched' "reference data age"
-like "$T/b" 'connect: ok' "recent audit events"
+like "$T/b" '<td>Connected to Gamma Trading</td>' "recent audit events, in plain words"
 tok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
 code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data '' \
     "$WEB/dashboard/bindings/b3/disconnect")
@@ -248,6 +251,118 @@ code=$(curl -sS -u acme:pw-a -o /dev/null -w '%{http_code}' --data "csrf=$tok" \
     "$WEB/dashboard/bindings/b3/disconnect")
 [ "$code" = 303 ]; ok $? "Disconnect with the token: 303"
 [ "$(fa-vault show b3 | jq -r .status)" = disconnected ]; ok $? "b3 disconnected"
-get acme:pw-a /dashboard/bindings >/dev/null
+get acme:pw-a "/dashboard/bindings?done=disconnected" >/dev/null
 like "$T/b" 'three.example.com &mdash; disconnected' "the bindings page says so"
+like "$T/b" 'class="flash" role="status">Disconnected: now remove the app in FreeAgent under Settings &rarr; Connected apps<' "with the message what to do in FreeAgent"
+
+# Messages are named, never reflected: an unknown one, or one about
+# another tenant's binding, says nothing.
+get acme:pw-a "/dashboard/bindings?done=%3Cscript%3E" >/dev/null
+unlike "$T/b" 'class="flash"|<script' "an unknown message: none shown"
+get acme:pw-a "/dashboard/bindings?done=added&binding=c1" >/dev/null
+unlike "$T/b" 'class="flash"|c\.example\.com' "a message about another tenant's binding: none"
+
+# Sync history: the binding's events in plain words, newest first.
+[ "$(get acme:pw-a /dashboard/bindings/b3/history)" = 200 ]; ok $? "b3's sync history"
+like "$T/b" '<td>Connected to Gamma Trading</td>' "says it connected to the company"
+ncat=$(jq '.income_categories | length' "$T/c3")
+nbank=$(jq '.bank_accounts | length' "$T/c3")
+like "$T/b" "<td>Reference data refreshed \\($ncat categories, $nbank bank accounts\\)</td>" "and what reference data came ($ncat categories, $nbank bank accounts)"
+like "$T/b" '<td>Disconnected</td>' "and the disconnect"
+[ "$(grep -o '<td>[^<]*</td></tr>' "$T/b" | head -n 1)" = '<td>Disconnected</td></tr>' ]
+ok $? "newest first"
+unlike "$T/b" '<td>job' "the keeper's own records left out"
+get acme:pw-a /dashboard/bindings/b1 >/dev/null
+like "$T/b" 'href="/dashboard/bindings/b1/history">Sync history</a>' "[Sync history] links to it"
+[ "$(get other:pw-o /dashboard/bindings/b3/history)" = 404 ]; ok $? "another tenant's history: 404"
+[ "$(get acme:pw-a /dashboard/bindings/nope/history)" = 404 ]; ok $? "no such binding's: 404"
+[ "$(get acme:pw-a '/dashboard/bindings/b3/history?page=x')" = 404 ]; ok $? "a page that is not a number: 404"
+# 120 events: three pages of 50, 50 and 20.
+fa-vault add -t acme h1 magento=h.example.com
+for i in $(seq 119); do fa-vault set h1 magento=h$i.example.com || break; done
+[ "$(fa-vault log h1 | wc -l)" -eq 120 ]; ok $? "a binding with 120 events"
+rows() { grep -c '^<tr><td>' "$T/b"; }
+get acme:pw-a /dashboard/bindings/h1/history >/dev/null
+[ "$(rows)" -eq 50 ]; ok $? "the first page: 50 of them"
+like "$T/b" 'rel="next" href="/dashboard/bindings/h1/history\?page=1">Older events' "and a link to older ones"
+unlike "$T/b" 'rel="prev"' "none to newer"
+get acme:pw-a '/dashboard/bindings/h1/history?page=1' >/dev/null
+[ "$(rows)" -eq 50 ] && grep -q 'rel="prev" href="/dashboard/bindings/h1/history">Newer events' "$T/b" &&
+    grep -q 'rel="next" href="/dashboard/bindings/h1/history?page=2"' "$T/b"
+ok $? "the second: 50, with links both ways"
+get acme:pw-a '/dashboard/bindings/h1/history?page=2' >/dev/null
+[ "$(rows)" -eq 20 ] && ! grep -q 'rel="next"' "$T/b" &&
+    grep -q 'rel="prev" href="/dashboard/bindings/h1/history?page=1"' "$T/b"
+ok $? "the third: the last 20, no older"
+[ "$(grep -o '<td>[^<]*</td></tr>' "$T/b" | tail -n 1)" = '<td>Binding added</td></tr>' ]
+ok $? "ending with the oldest: the binding added"
+
+# The home page: a tile per state, or the call to connect.
+get acme:pw-a /dashboard/ >/dev/null
+fa-vault ls -t acme >"$T/ls"
+for st in connected:Connected pending:Pending needs_reconnect:"Reconnect needed"; do
+	want=$(jq -rs --arg s "${st%%:*}" '[.[] | select(.status == $s)] | length' "$T/ls")
+	grep -q "class=\"st [a-z]*\">${st#*:}</span><b>$want</b>" "$T/b" || echo "${st#*:} $want"
+done >"$T/tiles"
+[ ! -s "$T/tiles" ]; ok $? "acme's home: connected, pending and needs-reconnect counts"
+diag "$T/tiles"
+unlike "$T/b" 'Connect your FreeAgent account' "and no first-run call"
+like "$T/b" '<main>' "the page has a main landmark"
+like "$T/b" '<nav aria-label="Dashboard">' "and navigation"
+
+# New binding: a POST with the CSRF token, within the plan's limits.
+cat >>"$T/fa.conf" <<-CONF
+	plan.two.companies = 1
+	plan.two.bindings = 2
+	CONF
+fa-vault tenant add lim plan=two
+printf 'lim:pw-l\n' >>"$T/users"
+[ "$(get lim:pw-l /dashboard/)" = 200 ]; ok $? "a new tenant's home"
+like "$T/b" 'Connect your FreeAgent account' "calls it to connect"
+like "$T/b" 'href="/dashboard/new-binding">New binding' "through New binding"
+get lim:pw-l /dashboard/bindings >/dev/null
+like "$T/b" 'class="button" href="/dashboard/new-binding">New binding' "the bindings page has the New binding button"
+like "$T/b" '0 of 1 FreeAgent company, 0 of 2 websites' "and the plan's use"
+get lim:pw-l /dashboard/new-binding >/dev/null
+like "$T/b" '<label for="magento">Magento host</label><input id="magento"' "the form labels the Magento host"
+like "$T/b" '<label for="binding">Binding name</label><input id="binding"' "and the binding's name"
+ntok=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$T/b")
+post() { curl -sS -u "$1" -D "$T/h" -o "$T/b" -w '%{http_code}' --data "$3" "$WEB$2"; }
+[ "$(post lim:pw-l /dashboard/new-binding 'binding=l1&magento=l1.example.com')" = 403 ] &&
+    ! fa-vault show l1 >/dev/null 2>&1
+ok $? "New binding without the CSRF token: refused, nothing added"
+[ "$(post lim:pw-l /dashboard/new-binding "binding=l1&magento=l1.example.com&csrf=$ntok")" = 303 ] &&
+    tr -d '\r' <"$T/h" | grep -qx 'Location: /dashboard/bindings?done=added&binding=l1'
+ok $? "with it: 303 to the bindings page"
+[ "$(fa-vault show l1 | jq -r '.tenant + " " + .status + " " + .magento')" = "lim pending l1.example.com" ]
+ok $? "the new binding is lim's, pending"
+get lim:pw-l "/dashboard/bindings?done=added&binding=l1" >/dev/null
+like "$T/b" 'role="status">Added Magento l1.example.com: now connect FreeAgent' "the page says so"
+like "$T/b" 'href="/dashboard/connect-freeagent\?binding=l1">Connect FreeAgent' "with the connect call"
+like "$T/b" '0 of 1 FreeAgent company, 1 of 2 websites' "the plan's use counts it"
+[ "$(post lim:pw-l /dashboard/new-binding "binding=b1&magento=x.example.com&csrf=$ntok")" = 409 ] &&
+    [ "$(fa-vault show b1 | jq -r .tenant)" = acme ]
+ok $? "a name taken: refused, the other binding untouched"
+[ "$(post lim:pw-l /dashboard/new-binding "binding=l9&magento=not%20a%20host&csrf=$ntok")" = 400 ] &&
+    ! fa-vault show l9 >/dev/null 2>&1
+ok $? "a host that is not one: refused"
+[ "$(post lim:pw-l /dashboard/new-binding "binding=l2&magento=l2.example.com&csrf=$ntok")" = 303 ]
+ok $? "a second binding: the plan allows it"
+[ "$(post lim:pw-l /dashboard/new-binding "binding=l3&magento=l3.example.com&csrf=$ntok")" = 403 ]
+ok $? "a third: over the plan's limit, refused"
+like "$T/b" 'Your plan allows 2 Magento websites; you have 2' "naming the limit"
+! fa-vault show l3 >/dev/null 2>&1 && [ "$(fa-vault ls -t lim | wc -l)" -eq 2 ]
+ok $? "and nothing added"
+[ "$(post acme:pw-a /dashboard/new-binding "binding=l4&magento=l4.example.com&csrf=$ntok")" = 403 ] &&
+    ! fa-vault show l4 >/dev/null 2>&1
+ok $? "another tenant's CSRF token: refused"
+
+# Every page so far, secrets aside: no token in any.
+for u in acme:pw-a lim:pw-l; do
+	for p in / /bindings /new-binding /bindings/b3/history /bindings/h1/history; do
+		get $u /dashboard$p >/dev/null; cat "$T/b"
+	done
+done >"$T/pages"
+ctl GET tokens | jq -r '.refresh_tokens[].token, .access_tokens[].token' >"$T/secrets"
+! grep -F -f "$T/secrets" "$T/pages"; ok $? "no token on the new pages"
 done_testing

@@ -6,14 +6,17 @@
 "$TOP/t/demo" >"$T/demo.out" 2>&1 &
 demo=$!
 i=0
-until grep -q 'dashboard/bindings' "$T/demo.out" 2>/dev/null; do
+until grep -q 'dashboard/' "$T/demo.out" 2>/dev/null; do
 	i=$((i + 1))
 	[ $i -lt 1000 ] && kill -0 $demo 2>/dev/null || break
 	sleep 0.01
 done
-url=$(grep -o 'http://127.0.0.1:[0-9]*/dashboard/bindings' "$T/demo.out")
+url=$(grep -o 'http://127.0.0.1:[0-9]*/dashboard/$' "$T/demo.out")
 [ -n "$url" ]; ok $? "the demo prints the dashboard URL"
 curl -sS -u demo:demo "$url" >"$T/page"
+like "$T/page" 'Connect your FreeAgent account' "its home page calls the merchant to connect"
+like "$T/page" '0 of 2 FreeAgent companies, 2 of 3 websites' "and shows the demo plan's use"
+curl -sS -u demo:demo "${url}bindings" >"$T/page"
 like "$T/page" 'your-shop.example.com &mdash; FreeAgent not connected yet' "the page answers, a pending binding on it"
 like "$T/page" 'Connect FreeAgent' "with the Connect FreeAgent button"
 kill -TERM $demo

@@ -23,7 +23,7 @@ const say = (o) => console.log(JSON.stringify(o));
 		await page.waitForSelector(`#company-${company}`);
 		say({ step: 'consent', url: page.url() });
 		await page.check(`#company-${company}`);
-		await Promise.all([page.waitForURL(`${web}/dashboard/bindings`), page.click('#approve')]);
+		await Promise.all([page.waitForURL((u) => u.pathname === "/dashboard/bindings"), page.click('#approve')]);
 		say({ step: 'connected', text: await page.textContent('body') });
 		await page.click(`a[href="/dashboard/settings/${binding}"]`);
 		// Reference data comes after the connect's answer: as a merchant
@@ -36,7 +36,7 @@ const say = (o) => console.log(JSON.stringify(o));
 		const banks = await page.$$eval('select[name="default_bank_account"] option', (os) => os.map((o) => o.textContent));
 		say({ step: 'settings', cats, banks });
 		await page.goto(`${web}/dashboard/bindings/${binding}`);
-		await Promise.all([page.waitForURL(`${web}/dashboard/bindings`), page.click('button:has-text("Disconnect")')]);
+		await Promise.all([page.waitForURL((u) => u.pathname === "/dashboard/bindings"), page.click('button:has-text("Disconnect")')]);
 		say({ step: 'disconnected', text: await page.textContent('body') });
 		await page.screenshot({ path: shot, fullPage: true });
 		say({ step: 'screenshot', path: shot });
