@@ -7,7 +7,7 @@ include config.mk
 # that opens Berkeley DB or reads the master key); CLIOBJ: its clients'.
 LIBOBJ = lib/diag.o lib/secmem.o lib/conf.o lib/proto.o lib/exec.o
 KEEPOBJ = lib/seal.o lib/vault.o lib/rules.o lib/hook.o lib/v_vault.o \
-	lib/v_token.o lib/v_connect.o lib/job.o
+	lib/v_token.o lib/v_connect.o lib/v_metrics.o lib/job.o
 CLIOBJ = lib/vaultc.o
 NETOBJ = lib/url.o lib/http.o lib/oauth.o
 CGI = cgi-bin/fa-dashboard
@@ -23,7 +23,7 @@ TESTBIN = t/rawdb t/procscan t/ratewin t/secmem t/victim t/flip.so
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
-	chromium nodejs clang libclang-rt-14-dev strace procps
+	chromium nodejs clang libclang-rt-14-dev strace procps prometheus
 
 all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
 

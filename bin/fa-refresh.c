@@ -545,10 +545,13 @@ static int
 sweep(void)
 {
 	struct sweep sw;
+	struct timespec t0, t1;
 	struct job *jobs;
-	json_t *a;
+	json_t *a, *args, *done;
+	int64_t start = fa_now();
 	int i, n;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (fa_ask(&conf, "refresh.due", NULL, &a) == -1)
 		fa_die();
 	memset(&sw, 0, sizeof(sw));
@@ -566,6 +569,19 @@ sweep(void)
 	pump(sweepnext, sweepsink, &sw);
 	for (i = 0; i < n; i++)
 		fa_secfree(jobs[i].tok);
+	/* For the metrics; a replica's sweep did nothing to report. */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	args = json_pack("{s:I,s:I,s:I,s:i}", "start", (json_int_t)start,
+	    "ms", (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000), "due",
+	    (json_int_t)json_array_size(sw.ids), "failed", sw.failed);
+	if (!json_is_true(json_object_get(a, "replica"))) {
+		if (fa_ask(&conf, "sweep.done", args, &done) == -1)
+			warnx("the sweep's report for the metrics: %s",
+			    fa_errmsg());
+		json_decref(done);
+	}
+	json_decref(args);
 	json_decref(a);
 	free(jobs);
 	free(sw.free);

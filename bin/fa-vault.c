@@ -37,7 +37,7 @@ usage(void)
 	    "       fa-vault [-c file] ls [-t tenant] | show binding | rm binding\n"
 	    "       fa-vault [-c file] set binding key=value ...\n"
 	    "       fa-vault [-c file] store | token [-f] binding | log [binding]\n"
-	    "       fa-vault [-c file] backup dir | repl\n");
+	    "       fa-vault [-c file] backup dir | repl | metrics [-o file]\n");
 	exit(EX_USAGE);
 }
 
@@ -245,6 +245,45 @@ cmd_repl(int argc, char *argv[])
 		usage();
 	a = ask("repl.status", NULL);
 	putline(a);
+	json_decref(a);
+	return finish();
+}
+
+/* The metrics; with -o, into file, whole or not at all: written beside
+ * it, synced, then renamed over it (node_exporter's textfile collector
+ * must never read half a file). */
+static int
+cmd_metrics(int argc, char *argv[])
+{
+	char tmp[PATH_MAX];
+	const char *text;
+	json_t *a;
+	FILE *f;
+	int fd;
+
+	if (argc != 1 && (argc != 3 || strcmp(argv[1], "-o") != 0 ||
+	    *argv[2] == '\0'))
+		usage();
+	a = ask("vault.metrics", NULL);
+	if ((text = json_string_value(json_object_get(a, "text"))) == NULL)
+		errx(1, "metrics: the keeper's answer has no text");
+	if (argc == 1) {
+		fputs(text, stdout);
+		json_decref(a);
+		return finish();
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", argv[2],
+	    (long)getpid()) >= sizeof(tmp))
+		errx(EX_USAGE, "%s: name too long", argv[2]);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644)) == -1 ||
+	    (f = fdopen(fd, "w")) == NULL)
+		err(1, "%s", tmp);
+	if (fputs(text, f) == EOF || fflush(f) == EOF || fsync(fd) == -1 ||
+	    fclose(f) == EOF || rename(tmp, argv[2]) == -1) {
+		warn("%s", argv[2]);
+		(void)unlink(tmp);
+		exit(1);
+	}
 	json_decref(a);
 	return finish();
 }
@@ -591,6 +630,7 @@ static const struct cmd {
 	{ "verify",	cmd_verify },
 	{ "backup",	cmd_backup },
 	{ "repl",	cmd_repl },
+	{ "metrics",	cmd_metrics },
 	{ "tenant",	cmd_tenant },
 	{ "add",	cmd_add },
 	{ "ls",		cmd_ls },

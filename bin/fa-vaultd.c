@@ -60,7 +60,8 @@ static const struct fa_verb own[] = {
 };
 
 static const struct fa_verb *tables[] = {
-	own, fa_verbs_vault, fa_verbs_token, fa_verbs_connect
+	own, fa_verbs_vault, fa_verbs_token, fa_verbs_connect,
+	fa_verbs_metrics
 };
 
 static struct fa_vault vault;

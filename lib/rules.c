@@ -157,3 +157,23 @@ fa_count_one(json_t *b, void *a)
 		    json_string(*fa_jstr(co, "name") ? fa_jstr(co, "name") : id));
 	return 0;
 }
+
+int
+fa_count_add(struct fa_vault *v, DB_TXN *t, const char *name, int64_t n)
+{
+	char key[80];
+	json_t *j;
+	int r;
+
+	snprintf(key, sizeof(key), "count:%s", name);
+	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) != 0 &&
+	    r != DB_NOTFOUND)
+		return r;
+	n += json_integer_value(json_object_get(j, "n"));
+	json_decref(j);
+	if ((j = json_pack("{s:I}", "n", (json_int_t)n)) == NULL)
+		return fa_seterr(1, "out of memory");
+	r = fa_putjson(v->meta, t, key, j);
+	json_decref(j);
+	return r;
+}

@@ -324,6 +324,12 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		}
 		json_object_set_new(c->out, "state", json_string("done"));
 	}
+	/* Counted for the metrics (v_metrics.c): a 429 is the only
+	 * failure that comes with a Retry-After. */
+	if (r == 0)
+		r = fa_count_add(v, t, rv == 0 ? "refresh:ok" :
+		    rv == EX_NOPERM ? "refresh:needs_reconnect" : ra >= 0 ?
+		    "refresh:rate_limited" : "refresh:temporary", 1);
 	if (r == 0)
 		r = fa_putjson(v->bindings, t, id, b);
 out:
@@ -627,7 +633,8 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (i == sizeof(outcomes) / sizeof(outcomes[0]))
 		return fa_seterr(EX_DATAERR, "outcome: ok, failed or "
 		    "needs_reconnect");
-	if ((r = fa_binding_get(v, t, id, NULL, &b, mark ? DB_RMW : 0)) != 0)
+	if ((r = fa_binding_get(v, t, id, NULL, &b, mark ||
+	    json_object_get(c->in, "text") != NULL ? DB_RMW : 0)) != 0)
 		return r;
 	if (json_object_get(c->in, "text") != NULL &&
 	    ((r = assemble(v, t, id, c->in, &cache)) != 0 ||
@@ -650,14 +657,18 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		    (r = fa_putjson(v->bindings, t, id, b)) == 0 &&
 		    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 			r = 0;
-	} else if (i == 0 && cache != NULL)
-		/* What the merchant's history shows: what came. */
-		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
-		    "%zu categories, %zu bank accounts",
-		    json_array_size(json_object_get(cache,
-		    "income_categories")),
-		    json_array_size(json_object_get(cache, "bank_accounts")));
-	else
+	} else if (i == 0 && cache != NULL) {
+		/* What the merchant's history shows: what came. The binding
+		 * keeps when, for the metrics' oldest reference data. */
+		json_object_set_new(b, "fetched_at", json_integer(fa_now()));
+		if ((r = fa_putjson(v->bindings, t, id, b)) == 0)
+			r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch",
+			    outcome, "%zu categories, %zu bank accounts",
+			    json_array_size(json_object_get(cache,
+			    "income_categories")),
+			    json_array_size(json_object_get(cache,
+			    "bank_accounts")));
+	} else
 		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
 		    "%s", detail);
 out:

@@ -535,6 +535,7 @@ fa_vault_open(struct fa_vault *v, const struct fa_conf *c, int flags)
 	v->conf = c;
 	v->flags = flags;
 	v->lockfd = -1;
+	v->started = fa_now();
 	pthread_rwlock_init(&v->hlock, NULL);
 	if (c->vault_dir[0] == '\0')
 		return fa_seterr(EX_CONFIG, "%s: vault_dir is not set", c->path);

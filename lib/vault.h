@@ -42,6 +42,7 @@ struct fa_vault {
 	 * transaction starts after it, so the environment can close
 	 * while replication's threads still deliver requests. */
 	int	 stopping;
+	int64_t	 started;	/* when it opened (fa_now) */
 	/* Replication (repl.* in fa.conf): the events keep these. */
 	int	 repl;		/* this vault is a site of a group */
 	volatile int master;	/* this site is the master */

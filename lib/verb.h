@@ -57,6 +57,7 @@ extern const struct fa_verb fa_verbs_vault[];	/* v_vault.c: fa-vault */
 extern const struct fa_verb fa_verbs_token[];	/* v_token.c: refresh, prefetch */
 extern const struct fa_verb fa_verbs_connect[];	/* v_connect.c: authurl,
 						 * exchange, revoke, dashboard */
+extern const struct fa_verb fa_verbs_metrics[];	/* v_metrics.c */
 
 /* Commits, and answers status with message. Returns 0. */
 int	 fa_fail(struct fa_call *, int status, const char *fmt, ...)
@@ -101,5 +102,8 @@ struct fa_count {
 	json_t		*companies;	/* id -> name; the caller's object */
 };
 int	 fa_count_one(json_t *b, void *count);
+/* Adds n to the counter name (meta "count:NAME", {"n": ...}), in t. */
+int	 fa_count_add(struct fa_vault *, DB_TXN *, const char *name,
+	    int64_t n);
 
 #endif
