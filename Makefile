@@ -23,7 +23,8 @@ TESTBIN = t/rawdb t/procscan t/ratewin t/secmem t/victim t/flip.so
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
-	chromium nodejs clang libclang-rt-14-dev strace procps prometheus
+	chromium nodejs clang libclang-rt-14-dev strace procps prometheus \
+	prometheus-node-exporter
 
 all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
 
