@@ -19,6 +19,10 @@ like "$T/page" '0 of 2 FreeAgent companies, 2 of 3 websites' "and shows the demo
 curl -sS -u demo:demo "${url}bindings" >"$T/page"
 like "$T/page" 'your-shop.example.com &mdash; FreeAgent not connected yet' "the page answers, a pending binding on it"
 like "$T/page" 'Connect FreeAgent' "with the Connect FreeAgent button"
+murl=$(grep -o 'http://127.0.0.1:[0-9]*/metrics' "$T/demo.out")
+curl -sS -D "$T/mh" "$murl" >"$T/metrics"
+like "$T/metrics" '^fa_bindings\{status="pending",endpoint="local"\} 2$' "the demo serves its metrics"
+like "$T/mh" 'Content-Type: text/plain' "as text"
 kill -TERM $demo
 wait $demo
 pgrep -f "fa-demo" >"$T/left"
