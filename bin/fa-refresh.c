@@ -60,7 +60,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: fa-refresh [-c file] [-p | -H] [-f] binding\n"
-	    "       fa-refresh [-c file] --due\n");
+	    "       fa-refresh [-c file] --due\n"
+	    "       fa-refresh [-c file] --probe binding | --probe --all\n");
 	exit(EX_USAGE);
 }
 
@@ -404,74 +405,87 @@ delegate(struct job *j)
 	return r;
 }
 
+/* A fresh token for j->id in j->tok (secure memory, the caller's):
+ * refreshed first when due, by us or, holding no client secret, by the
+ * keeper. 0, or -1 with j->rv and j->msg. */
 static int
-one(const char *id, int force, int print)
+fresh(struct job *j, int force)
 {
-	struct job j, *only;
+	struct job *only;
 	time_t start = time(NULL);
 	int try, waited = 0, delegated = 0, r = 0;
 
-	memset(&j, 0, sizeof(j));
-	snprintf(j.id, sizeof(j.id), "%s", id);
-	j.force = force;
-	if ((j.tok = fa_secalloc(sizeof(*j.tok))) == NULL)
-		errx(1, "out of secure memory");
+	j->force = force;
 	for (try = 0;; try++) {
-		if (take(&j) == -1)
+		if (take(j) == -1)
 			fa_die();
-		if (j.state == LEASED) {
-			only = &j;
+		if (j->state == LEASED) {
+			only = j;
 			pump(onlyone, nosink, &only);
-			if (j.state == FRESH)
+			if (j->state == FRESH)
 				break;
 			/* A short Retry-After is worth waiting out, once. */
-			if (j.state == DONE && j.rv == EX_TEMPFAIL &&
-			    !waited && j.retry_after > 0 &&
-			    j.retry_after <= FA_RETRY_WAIT) {
+			if (j->state == DONE && j->rv == EX_TEMPFAIL &&
+			    !waited && j->retry_after > 0 &&
+			    j->retry_after <= FA_RETRY_WAIT) {
 				waited = 1;
-				sleep((unsigned)j.retry_after);
-				j.force = 1;	/* past our own retry_at */
-				j.rv = 0;
+				sleep((unsigned)j->retry_after);
+				j->force = 1;	/* past our own retry_at */
+				j->rv = 0;
 				continue;
 			}
 		}
-		if (j.state == FRESH || j.state == DONE)
+		if (j->state == FRESH || j->state == DONE)
 			break;
-		if (j.state == DUE) {
+		if (j->state == DUE) {
 			/* We hold no client secret: the keeper runs the
 			 * refresh, as the user that does; then we read. */
-			if (delegated++ || (r = delegate(&j)) != 0) {
-				j.state = DONE;
-				j.rv = delegated > 1 ? 1 : r == -1 ?
+			if (delegated++ || (r = delegate(j)) != 0) {
+				j->state = DONE;
+				j->rv = delegated > 1 ? 1 : r == -1 ?
 				    fa_errstatus() : r;
-				snprintf(j.msg, sizeof(j.msg), "%s: %s", id,
+				snprintf(j->msg, sizeof(j->msg), "%s: %s", j->id,
 				    r == -1 ? fa_errmsg() : "not refreshed");
 				break;
 			}
-			j.force = 0;
+			j->force = 0;
 			continue;
 		}
 		/* BUSY: another process is refreshing; wait for its lease
 		 * to end (or its holder to die), then read the vault again.
 		 * Its new token will be fresh: no second refresh. */
-		j.force = 0;
+		j->force = 0;
 		if (time(NULL) - start > leasesecs + 10) {
-			j.rv = EX_TEMPFAIL;
-			snprintf(j.msg, sizeof(j.msg), "%s: another process "
+			j->rv = EX_TEMPFAIL;
+			snprintf(j->msg, sizeof(j->msg), "%s: another process "
 			    "has been refreshing it for too long; try again",
-			    id);
+			    j->id);
 			break;
 		}
-		waitfor(&j, try);
+		waitfor(j, try);
 	}
+	if (j->state == DONE && j->rv == EX_TEMPFAIL && !force && !j->lost &&
+	    j->tok->expires_at > fa_now() + 30) {
+		warnx("%s; the current token is good for %lld s more", j->msg,
+		    (long long)(j->tok->expires_at - fa_now()));
+		j->state = FRESH;
+	}
+	return j->state == FRESH ? 0 : -1;
+}
+
+static int
+one(const char *id, int force, int print)
+{
+	struct job j;
+	int r;
+
+	memset(&j, 0, sizeof(j));
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	if ((j.tok = fa_secalloc(sizeof(*j.tok))) == NULL)
+		errx(1, "out of secure memory");
+	r = fresh(&j, force);
 	fa_vaultc_close();
-	if (j.state == DONE && j.rv == EX_TEMPFAIL && !force && !j.lost &&
-	    j.tok->expires_at > fa_now() + 30) {
-		warnx("%s; the current token is good for %lld s more", j.msg,
-		    (long long)(j.tok->expires_at - fa_now()));
-		j.state = FRESH;
-	}
-	if (j.state != FRESH) {
+	if (r == -1) {
 		fa_secfree(j.tok);
 		errx(j.rv ? j.rv : 1, "%s", j.msg);
 	}
@@ -589,15 +603,101 @@ sweep(void)
 	return sw.failed ? 1 : 0;
 }
 
+/* Is FreeAgent still letting us in: one cheap authenticated call
+ * (GET /company) with the binding's fresh token, counted against the
+ * shared API limits. A 401 marks the binding needs_reconnect at once
+ * (probe.done), not at its next refresh. 0 when FreeAgent answered;
+ * else the exit status, the reason said. */
+static int
+probe(const char *id)
+{
+	const struct fa_endpoint *e;
+	struct job j;
+	json_t *co, *args, *a;
+	const char *outcome;
+	int rv;
+
+	memset(&j, 0, sizeof(j));
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	if ((j.tok = fa_secalloc(sizeof(*j.tok))) == NULL)
+		errx(1, "out of secure memory");
+	if (fresh(&j, 0) == -1) {
+		fa_secfree(j.tok);
+		warnx("%s", j.msg);
+		return j.rv ? j.rv : 1;
+	}
+	args = json_pack("{s:s}", "binding", id);
+	rv = fa_ask(&conf, "rate.api", args, &a);
+	json_decref(args);
+	json_decref(a);
+	if (rv == -1) {
+		fa_secfree(j.tok);
+		warnx("%s: %s", id, fa_errmsg());
+		return fa_errstatus();
+	}
+	if ((e = fa_conf_endpoint(&conf, j.endpoint)) == NULL) {
+		fa_secfree(j.tok);
+		warnx("%s: endpoint %s is not in %s", id, j.endpoint, conf.path);
+		return EX_CONFIG;
+	}
+	co = fa_get_company(&conf, e, j.tok->access);
+	fa_secfree(j.tok);
+	json_decref(co);
+	rv = co != NULL ? 0 : fa_errstatus();
+	if (rv == EX_NOPERM)
+		fa_seterr(EX_NOPERM, "%s: FreeAgent refused its access token "
+		    "(401): reconnect needed", id);
+	outcome = rv == 0 ? "ok" : rv == EX_NOPERM ? "needs_reconnect" :
+	    "failed";
+	args = json_pack("{s:s,s:I,s:s,s:s}", "binding", id, "tokver",
+	    (json_int_t)j.tokver, "outcome", outcome, "detail", rv ?
+	    fa_errmsg() : "");
+	if (rv != 0)
+		warnx("%s", fa_errmsg());
+	if (fa_ask(&conf, "probe.done", args, &a) == -1) {
+		warnx("%s: the probe's outcome: %s", id, fa_errmsg());
+		if (rv == 0)
+			rv = fa_errstatus();
+	}
+	json_decref(args);
+	json_decref(a);
+	return rv;
+}
+
+/* --probe --all: every connected binding (probe.list), spread over
+ * probe_spread seconds, so an hourly cron makes an even trickle. */
+static int
+probeall(void)
+{
+	json_t *a, *ids;
+	size_t i, n;
+	int failed = 0;
+
+	if (fa_ask(&conf, "probe.list", NULL, &a) == -1)
+		fa_die();
+	ids = json_object_get(a, "ids");
+	n = json_array_size(ids);
+	for (i = 0; i < n; i++) {
+		if (i > 0 && conf.probe_spread > 0)
+			sleep((unsigned)(conf.probe_spread / n));
+		failed |= probe(json_string_value(json_array_get(ids, i))) != 0;
+	}
+	json_decref(a);
+	fa_vaultc_close();
+	return failed;
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "due", no_argument, NULL, 'd' },
+		{ "probe", no_argument, NULL, 'P' },
+		{ "all", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *confpath = NULL;
-	int ch, due = 0, force = 0, print = 0;
+	int ch, due = 0, force = 0, print = 0, probing = 0, all = 0;
 
 	if (fa_secure_init() == -1)
 		fa_die();
@@ -608,6 +708,12 @@ main(int argc, char *argv[])
 			break;
 		case 'd':
 			due = 1;
+			break;
+		case 'P':
+			probing = 1;
+			break;
+		case 'a':
+			all = 1;
 			break;
 		case 'f':
 			force = 1;
@@ -624,9 +730,10 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (due ? (argc != 0 || force || print) : argc != 1)
+	if (due ? (argc != 0 || force || print || probing) :
+	    probing ? (force || print || argc != !all) : argc != 1 || all)
 		usage();
-	if (!due && !fa_validid(argv[0]))
+	if (!due && !all && !fa_validid(argv[0]))
 		errx(EX_DATAERR, "invalid binding name");
 	if (print && isatty(1))
 		errx(EX_USAGE, "refusing to print a token to a terminal "
@@ -641,6 +748,12 @@ main(int argc, char *argv[])
 		json_decref(args);
 		if (r == -1)
 			fa_die();
+		return r;
+	}
+	if (probing) {
+		int r = all ? probeall() : probe(argv[0]);
+
+		fa_vaultc_close();
 		return r;
 	}
 	return due ? sweep() : one(argv[0], force, print);

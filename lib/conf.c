@@ -36,6 +36,7 @@ static const struct key {
 	{ "ip_per_minute",	N(ip_per_minute, 1, 10000000) },
 	{ "http_timeout",	N(http_timeout, 1, 600) },
 	{ "vault_timeout",	N(vault_timeout, 1, 3600) },
+	{ "probe_spread",	N(probe_spread, 0, 86400) },
 #undef S
 #undef N
 }, epkeys[] = {
@@ -71,6 +72,7 @@ defaults(struct fa_conf *c)
 	c->ip_per_minute = 1000;
 	c->http_timeout = 30;
 	c->vault_timeout = 10;
+	c->probe_spread = 3600;
 	strcpy(c->ep[0].name, "production");
 	strcpy(c->ep[0].base_url, "https://api.freeagent.com/v2");
 	strcpy(c->ep[1].name, "sandbox");

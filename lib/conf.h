@@ -64,6 +64,7 @@ struct fa_conf {
 	long	ip_per_minute;
 	long	http_timeout;
 	long	vault_timeout;
+	long	probe_spread;		/* --probe --all: over so many s */
 	struct fa_endpoint ep[FA_MAXEP];
 	int	nep;
 	struct fa_plan plan[FA_MAXPLAN];

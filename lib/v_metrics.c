@@ -185,6 +185,8 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
 	static const char *const outcomes[] = { "ok", "needs_reconnect",
 		"temporary", "rate_limited", NULL };
+	static const char *const probes[] = { "ok", "needs_reconnect",
+		"failed", NULL };
 	struct scan s;
 	DB_BTREE_STAT *bs = NULL;
 	DB_LOG_STAT *ls = NULL;
@@ -228,6 +230,15 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			goto out;
 		fprintf(f, "fa_refreshes_total{outcome=\"%s\"} %lld\n",
 		    outcomes[i], (long long)cnt);
+	}
+	head(f, "fa_probes_total", "counter", "Health probes (fa-refresh "
+	    "--probe) by outcome.");
+	for (i = 0; probes[i] != NULL; i++) {
+		snprintf(name, sizeof(name), "count:probe:%s", probes[i]);
+		if ((r = counter(v, t, name, &cnt)) != 0)
+			goto out;
+		fprintf(f, "fa_probes_total{outcome=\"%s\"} %lld\n",
+		    probes[i], (long long)cnt);
 	}
 	head(f, "fa_due_backlog", "gauge", "Bindings due for a refresh now "
 	    "(inside refresh_margin).");

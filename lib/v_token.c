@@ -677,6 +677,81 @@ out:
 	return r;
 }
 
+/* fa-refresh --probe --all: the connected bindings, {"ids": [...]};
+ * none on a replica, as for the sweep. */
+static int
+v_probe_list(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	json_t *b, *ids;
+	DBC *cur;
+	DBT k, d;
+	int r, n = 0;
+
+	ids = json_array();
+	json_object_set_new(c->out, "ids", ids);
+	if (v->repl && !v->master)
+		return 0;
+	if ((r = v->bindings->cursor(v->bindings, t, &cur,
+	    DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	while (n < MAXIDS && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		if ((b = json_loadb(d.data, d.size, 0, NULL)) == NULL)
+			continue;
+		if (strcmp(fa_jstr(b, "status"), "connected") == 0 &&
+		    fa_validid(fa_jstr(b, "id"))) {
+			json_array_append_new(ids, json_string(fa_jstr(b, "id")));
+			n++;
+		}
+		json_decref(b);
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND || n == MAXIDS ? 0 : r;
+}
+
+/* A probe's outcome: {"binding", "tokver" (of the token it used),
+ * "outcome": ok|needs_reconnect|failed, "detail"}, counted. A refusal
+ * marks the binding needs_reconnect, with its hook, unless it changed
+ * since (disconnected, reconnected, refreshed: the 401 was about a
+ * token it no longer has). */
+static int
+v_probe_done(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	static const char *const outcomes[] = { "ok", "needs_reconnect",
+		"failed", NULL };
+	const char *id, *outcome, *detail;
+	char name[40];
+	int64_t ver;
+	json_t *b;
+	int i, r;
+
+	id = json_string_value(json_object_get(c->in, "binding"));
+	if (fa_arg_str(c->in, "outcome", 20, 1, &outcome) == -1 ||
+	    fa_arg_str(c->in, "detail", MAXDETAIL, 0, &detail) == -1 ||
+	    fa_arg_int(c->in, "tokver", 0, INT64_MAX, -1, &ver) == -1)
+		return -1;
+	for (i = 0; outcomes[i] != NULL && strcmp(outcome, outcomes[i]) != 0;
+	    i++)
+		;
+	if (outcomes[i] == NULL || ver < 0)
+		return fa_seterr(EX_DATAERR, "probe.done needs tokver and an "
+		    "outcome: ok, needs_reconnect or failed");
+	if ((r = fa_binding_get(v, t, id, NULL, &b, i == 1 ? DB_RMW : 0)) != 0)
+		return r;
+	snprintf(name, sizeof(name), "probe:%s", outcome);
+	if ((r = fa_count_add(v, t, name, 1)) == 0 && i == 1 &&
+	    strcmp(fa_jstr(b, "status"), "connected") == 0 &&
+	    json_integer_value(json_object_get(b, "tokver")) == ver &&
+	    (r = fa_status_set(v, t, c, id, b, "needs_reconnect", "probe",
+	    "needs_reconnect", detail != NULL ? detail : "")) == 0 &&
+	    (r = fa_putjson(v->bindings, t, id, b)) == 0 &&
+	    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
+		r = 0;
+	json_decref(b);
+	return r;
+}
+
 /* Connected bindings whose cache is older than "stale" seconds, or
  * missing: {"ids": […]}. */
 static int
@@ -743,6 +818,8 @@ const struct fa_verb fa_verbs_token[] = {
 	{ "refresh.take",	v_refresh_take,		FA_BYWORKER },
 	{ "refresh.finish",	v_refresh_finish,	FA_W },
 	{ "refresh.due",	v_refresh_due,		FA_BYWORKER },
+	{ "probe.list",		v_probe_list,		FA_BYWORKER },
+	{ "probe.done",		v_probe_done,		FA_W },
 	{ "rate.ip",		v_rate_ip,		0 },
 	{ "rate.api",		v_rate_api,		0 },
 	{ "client.known",	v_client_known,		0 },
