@@ -81,7 +81,9 @@ deps:
 	@# The browser test's driver; the browser is Debian's chromium.
 	@# npm: Debian's own package, unless a nodejs that brings it is there.
 	@command -v npm >/dev/null || ./t/debs npm
-	@[ -d t/browser/node_modules/playwright-core ] || \
+	@# axe-core: the accessibility checks the browser test runs.
+	@[ -d t/browser/node_modules/playwright-core ] && \
+	    [ -d t/browser/node_modules/axe-core ] || \
 	    (cd t/browser && npm ci --no-audit --no-fund >/dev/null)
 
 demo: deps

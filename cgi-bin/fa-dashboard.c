@@ -93,11 +93,11 @@ row(json_t *b, int link)
 	if (strcmp(st, "connected") == 0) {
 		fputs(" &harr; FreeAgent ", stdout);
 		fa_html(stdout, fa_jstr(co, "name"));
-		fputs(" [", stdout);
+		fputs(" <span class=\"acts\">[", stdout);
 		idlink("/dashboard/settings/", id, "", "Settings");
 		fputs("] [", stdout);
 		idlink("/dashboard/bindings/", id, "/history", "Sync history");
-		fputs("]", stdout);
+		fputs("]</span>", stdout);
 	} else {
 		if (strcmp(st, "needs_reconnect") == 0)
 			fputs(" &mdash; FreeAgent refused access", stdout);
@@ -626,8 +626,12 @@ static const char *const fields[] = { "default_income_category",
 	"default_bank_account", NULL };
 static const char *const paymethods[] = { "checkmo", "banktransfer",
 	"cashondelivery", "paypal_express", "stripe_payments", NULL };
+static const char *const paynames[] = { "Check / money order",
+	"Bank transfer", "Cash on delivery", "PayPal Express", "Stripe", NULL };
 static const char *const ptypes[] = { "simple", "configurable", "virtual",
 	"downloadable", "bundle", "grouped", NULL };
+static const char *const ptnames[] = { "Simple", "Configurable",
+	"Virtual", "Downloadable", "Bundle", "Grouped", NULL };
 
 /* <select name=NAME> of the choices (dash.settings): VALS as [value,
  * label, ...] pairs, or, with stride 1, values that are their labels;
@@ -757,7 +761,8 @@ settings_page(const char *id, const char *method)
 	fputs("<h2>Payment methods</h2>\n", stdout);
 	for (i = 0; paymethods[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "pay_%s", paymethods[i]);
-		printf("<label for=\"%s\">%s</label>", key, paymethods[i]);
+		printf("<label for=\"%s\">%s <span class=\"muted\">(%s)</span>"
+		    "</label>", key, paynames[i], paymethods[i]);
 		dropdown(key, json_object_get(cache, "bank_accounts"), 2,
 		    json_object_get(cache, "payment_targets"), fa_jstr(set,
 		    key));
@@ -766,7 +771,8 @@ settings_page(const char *id, const char *method)
 	fputs("<h2>Item types</h2>\n", stdout);
 	for (i = 0; ptypes[i] != NULL; i++) {
 		snprintf(key, sizeof(key), "item_%s", ptypes[i]);
-		printf("<label for=\"%s\">%s</label>", key, ptypes[i]);
+		printf("<label for=\"%s\">%s products <span class=\"muted\">"
+		    "(%s)</span></label>", key, ptnames[i], ptypes[i]);
 		dropdown(key, json_object_get(cache, "item_types"), 1, NULL,
 		    fa_jstr(set, key));
 		fputs("\n", stdout);
@@ -968,8 +974,9 @@ list_page(void)
 	fputs("<h1>Bindings</h1>\n", stdout);
 	flash(named(all));
 	if (!connected)
-		fputs("<p><strong>Connect your FreeAgent account"
-		    "</strong></p>\n", stdout);
+		fputs("<p><strong>Connect your FreeAgent account</strong>: "
+		    "Connect FreeAgent on a binding below, or add a New "
+		    "binding.</p>\n", stdout);
 	usage(a);
 	fputs("<p><a class=\"button\" href=\"/dashboard/new-binding\">"
 	    "New binding</a></p>\n", stdout);
@@ -1088,6 +1095,8 @@ said(json_t *e)
 		fputs("Not added: the plan's limit", stdout);
 	else if (strcmp(ev, "authurl") == 0)
 		fputs("Connect started", stdout);
+	else if (strcmp(ev, "exchange") == 0 && ok)
+		fputs("Approved at FreeAgent", stdout);
 	else if ((strcmp(ev, "connect") == 0 || strcmp(ev, "exchange") == 0)
 	    && strcmp(oc, "declined") == 0)
 		fputs("The connect was declined at FreeAgent", stdout);
