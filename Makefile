@@ -94,7 +94,7 @@ demo: deps
 # BIG: the bindings of the big vault of figure 2. BENCHDEBS: the build's
 # and the stand-in's, and wrk pass gnupg time eatmydata strace (README).
 BIG = 1000000
-BENCHBIN = bench/load bench/tm
+BENCHBIN = bench/load bench/tm bench/floor
 BENCHDEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq curl python3 lighttpd wrk pass gnupg time \
 	eatmydata strace
@@ -103,6 +103,8 @@ bench/load: bench/load.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) lib/*.h
 	    $(NETOBJ) $(LIBS)
 bench/tm: bench/tm.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/tm.c
+bench/floor: bench/floor.c
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ bench/floor.c
 bench:
 	@./t/debs $(BENCHDEBS)
 	$(MAKE) all $(BENCHBIN)

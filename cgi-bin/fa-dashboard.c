@@ -1228,6 +1228,8 @@ main(void)
 
 	if (fa_secure_init() == -1)
 		page(500, "Error", "the dashboard cannot start");
+	/* A page goes out in one write, not one per 4 KiB. */
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (path != NULL && strcmp(path, "/static/fa.css") == 0 &&
 	    (method = getenv("REQUEST_METHOD")) != NULL &&
 	    strcmp(method, "GET") == 0) {

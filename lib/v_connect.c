@@ -387,12 +387,24 @@ struct list {
 	struct fa_count	 n;
 };
 
+/* A row as the pages show it: of the company, its name. */
+static json_t *
+row(json_t *b)
+{
+	json_t *r = pick(b, rowkeys), *co = json_object_get(b, "company");
+
+	if (r != NULL && co != NULL)
+		json_object_set_new(r, "company", json_pack("{s:s}", "name",
+		    fa_jstr(co, "name")));
+	return r;
+}
+
 static int
 listone(json_t *b, void *a)
 {
 	struct list *l = a;
 
-	if (json_array_append_new(l->rows, pick(b, rowkeys)) == -1)
+	if (json_array_append_new(l->rows, row(b)) == -1)
 		return fa_seterr(1, "out of memory");
 	return fa_count_one(b, &l->n);
 }
@@ -558,7 +570,7 @@ v_dash_history(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, tenant, &b, 0)) != 0)
 		return r;
-	r = setout(c, "binding", pick(b, rowkeys));
+	r = setout(c, "binding", row(b));
 	json_decref(b);
 	if (r != 0)
 		return r;
