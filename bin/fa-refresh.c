@@ -594,6 +594,12 @@ sweep(void)
 			warnx("the sweep's report for the metrics: %s",
 			    fa_errmsg());
 		json_decref(done);
+		/* Audit records older than audit_keep_days go. */
+		if (fa_ask(&conf, "audit.prune", NULL, &done) == -1) {
+			warnx("audit retention: %s", fa_errmsg());
+			sw.failed++;
+		}
+		json_decref(done);
 	}
 	json_decref(args);
 	json_decref(a);

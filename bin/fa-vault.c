@@ -37,6 +37,7 @@ usage(void)
 	    "       fa-vault [-c file] ls [-t tenant] | show binding | rm binding\n"
 	    "       fa-vault [-c file] set binding key=value ...\n"
 	    "       fa-vault [-c file] store | token [-f] binding | log [binding]\n"
+	    "       fa-vault [-c file] log --verify\n"
 	    "       fa-vault [-c file] backup dir | repl | metrics [-o file]\n");
 	exit(EX_USAGE);
 }
@@ -594,6 +595,39 @@ cmd_token(int argc, char *argv[])
 /* ---- the audit log ---- */
 
 /* Each record as it is stored, a line each. */
+/* log --verify: the audit log's chains checked; the first record that
+ * does not match is the exit's reason. */
+static int
+logverify(void)
+{
+	json_t *a = ask("audit.verify", NULL), *bad;
+
+	printf("%lld records: %lld verified, %lld before the chain began, "
+	    "%lld under a retired key\n",
+	    (long long)json_integer_value(json_object_get(a, "records")),
+	    (long long)json_integer_value(json_object_get(a, "verified")),
+	    (long long)json_integer_value(json_object_get(a, "unsealed")),
+	    (long long)json_integer_value(json_object_get(a, "retired")));
+	if ((bad = json_object_get(a, "bad")) != NULL) {
+		if (json_object_get(bad, "recno") != NULL)
+			warnx("audit record %lld (binding %s) %s: changed, or a "
+			    "record before it removed",
+			    (long long)json_integer_value(json_object_get(bad,
+			    "recno")), *fa_jstr(bad, "binding") ?
+			    fa_jstr(bad, "binding") : "none",
+			    fa_jstr(bad, "why"));
+		else
+			warnx("the chain of binding %s: %s",
+			    *fa_jstr(bad, "binding") ? fa_jstr(bad, "binding") :
+			    "none", fa_jstr(bad, "why"));
+		json_decref(a);
+		finish();
+		return EX_DATAERR;
+	}
+	json_decref(a);
+	return finish();
+}
+
 static int
 cmd_log(int argc, char *argv[])
 {
@@ -601,6 +635,8 @@ cmd_log(int argc, char *argv[])
 	json_int_t damaged;
 	size_t i;
 
+	if (argc == 2 && strcmp(argv[1], "--verify") == 0)
+		return logverify();
 	if (argc > 2)
 		usage();
 	if (argc == 2)

@@ -37,6 +37,7 @@ static const struct key {
 	{ "http_timeout",	N(http_timeout, 1, 600) },
 	{ "vault_timeout",	N(vault_timeout, 1, 3600) },
 	{ "probe_spread",	N(probe_spread, 0, 86400) },
+	{ "audit_keep_days",	N(audit_keep_days, 1, 36500) },
 #undef S
 #undef N
 }, epkeys[] = {
@@ -73,6 +74,7 @@ defaults(struct fa_conf *c)
 	c->http_timeout = 30;
 	c->vault_timeout = 10;
 	c->probe_spread = 3600;
+	c->audit_keep_days = 400;
 	strcpy(c->ep[0].name, "production");
 	strcpy(c->ep[0].base_url, "https://api.freeagent.com/v2");
 	strcpy(c->ep[1].name, "sandbox");

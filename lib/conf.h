@@ -65,6 +65,7 @@ struct fa_conf {
 	long	http_timeout;
 	long	vault_timeout;
 	long	probe_spread;		/* --probe --all: over so many s */
+	long	audit_keep_days;	/* the sweep prunes older records */
 	struct fa_endpoint ep[FA_MAXEP];
 	int	nep;
 	struct fa_plan plan[FA_MAXPLAN];

@@ -158,22 +158,42 @@ fa_count_one(json_t *b, void *a)
 	return 0;
 }
 
-int
-fa_count_add(struct fa_vault *v, DB_TXN *t, const char *name, int64_t n)
+void
+fa_count_bump(json_t *b, const char *name)
 {
-	char key[80];
-	json_t *j;
-	int r;
+	json_t *c = json_object_get(b, "counts");
 
-	snprintf(key, sizeof(key), "count:%s", name);
-	if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) != 0 &&
-	    r != DB_NOTFOUND)
-		return r;
-	n += json_integer_value(json_object_get(j, "n"));
-	json_decref(j);
-	if ((j = json_pack("{s:I}", "n", (json_int_t)n)) == NULL)
-		return fa_seterr(1, "out of memory");
-	r = fa_putjson(v->meta, t, key, j);
-	json_decref(j);
-	return r;
+	if (c == NULL) {
+		c = json_object();
+		json_object_set_new(b, "counts", c);
+	}
+	json_object_set_new(c, name, json_integer(json_integer_value(
+	    json_object_get(c, name)) + 1));
+}
+
+int
+fa_count_retire(struct fa_vault *v, DB_TXN *t, json_t *b)
+{
+	const char *name;
+	char key[80];
+	json_t *n, *j;
+	int64_t sum;
+	int r = 0;
+
+	json_object_foreach(json_object_get(b, "counts"), name, n) {
+		snprintf(key, sizeof(key), "count:%s", name);
+		if ((r = fa_getjson(v->meta, t, key, &j, DB_RMW)) != 0 &&
+		    r != DB_NOTFOUND)
+			return r;
+		sum = json_integer_value(json_object_get(j, "n")) +
+		    json_integer_value(n);
+		json_decref(j);
+		if ((j = json_pack("{s:I}", "n", (json_int_t)sum)) == NULL)
+			return fa_seterr(1, "out of memory");
+		r = fa_putjson(v->meta, t, key, j);
+		json_decref(j);
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }

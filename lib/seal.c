@@ -36,6 +36,8 @@ fa_key_load(struct fa_key *k, const char *path)
 		    "fa-clnt_", master);
 		crypto_kdf_derive_from_key(k->repl, sizeof(k->repl), 5,
 		    "fa-repl_", master);
+		crypto_kdf_derive_from_key(k->audit, sizeof(k->audit), 6,
+		    "fa-audit", master);
 	}
 	fa_secfree(master);
 	return rv;

@@ -20,6 +20,7 @@ struct fa_key {
 	unsigned char	csrf[32];	/* the dashboard's anti-CSRF tokens */
 	unsigned char	clnt[32];	/* the names of known-good clients */
 	unsigned char	repl[32];	/* messages between a group's sites */
+	unsigned char	audit[32];	/* the audit log's chain (vault.c) */
 };
 
 /* Loads a master key file into k (secure memory supplied by caller). */

@@ -3,7 +3,7 @@
  * records it is made from that no other verb keeps: the sweep's last
  * run. Counters are meta records ("count:NAME"), added to in the
  * transactions that do what they count, so they survive restarts and
- * replicate (fa_count_add, rules.c). */
+ * replicate (fa_count_bump, rules.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +57,7 @@ head(FILE *f, const char *name, const char *type, const char *help)
 
 struct scan {
 	json_t	*by;		/* "status\tendpoint" -> count */
+	json_t	*counts;	/* the bindings' counters added up */
 	int64_t	 now;
 	int64_t	 oldtok;	/* the oldest access token in use, age */
 	int64_t	 oldcache;	/* the oldest reference data, age */
@@ -65,8 +66,9 @@ struct scan {
 static int
 bindingone(struct fa_vault *v, DB_TXN *t, struct scan *s, json_t *b)
 {
-	const char *st = fa_jstr(b, "status");
+	const char *st = fa_jstr(b, "status"), *key;
 	char k[160];
+	json_t *c;
 	int64_t at, n;
 
 	(void)t;
@@ -74,6 +76,10 @@ bindingone(struct fa_vault *v, DB_TXN *t, struct scan *s, json_t *b)
 	    fa_binding_endpoint(v->conf, b, NULL));
 	n = json_integer_value(json_object_get(s->by, k));
 	json_object_set_new(s->by, k, json_integer(n + 1));
+	json_object_foreach(json_object_get(b, "counts"), key, c)
+		json_object_set_new(s->counts, key, json_integer(
+		    json_integer_value(json_object_get(s->counts, key)) +
+		    json_integer_value(c)));
 	if (strcmp(st, "connected") != 0)
 		return 0;
 	at = json_integer_value(json_object_get(b, "last_refresh"));
@@ -164,17 +170,22 @@ windows(struct fa_vault *v, DB_TXN *t, FILE *f, int64_t now)
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
+/* A counter: the bindings' (s->counts), and what removed bindings had
+ * counted (meta "count:NAME"). */
 static int
-counter(struct fa_vault *v, DB_TXN *t, const char *name, int64_t *n)
+counter(struct fa_vault *v, DB_TXN *t, struct scan *s, const char *name,
+    int64_t *n)
 {
+	char key[80];
 	json_t *j;
 	int r;
 
-	*n = 0;
-	if ((r = fa_getjson(v->meta, t, name, &j, 0)) == DB_NOTFOUND)
+	*n = json_integer_value(json_object_get(s->counts, name));
+	snprintf(key, sizeof(key), "count:%s", name);
+	if ((r = fa_getjson(v->meta, t, key, &j, 0)) == DB_NOTFOUND)
 		return 0;
 	if (r == 0)
-		*n = json_integer_value(json_object_get(j, "n"));
+		*n += json_integer_value(json_object_get(j, "n"));
 	json_decref(j);
 	return r;
 }
@@ -201,6 +212,7 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	memset(&s, 0, sizeof(s));
 	s.now = fa_now();
 	if ((s.by = json_object()) == NULL ||
+	    (s.counts = json_object()) == NULL ||
 	    (ids = calloc(100000, sizeof(*ids))) == NULL ||
 	    (f = open_memstream(&text, &len)) == NULL) {
 		json_decref(s.by);
@@ -225,8 +237,8 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	head(f, "fa_refreshes_total", "counter", "Token refreshes by "
 	    "outcome.");
 	for (i = 0; outcomes[i] != NULL; i++) {
-		snprintf(name, sizeof(name), "count:refresh:%s", outcomes[i]);
-		if ((r = counter(v, t, name, &cnt)) != 0)
+		snprintf(name, sizeof(name), "refresh:%s", outcomes[i]);
+		if ((r = counter(v, t, &s, name, &cnt)) != 0)
 			goto out;
 		fprintf(f, "fa_refreshes_total{outcome=\"%s\"} %lld\n",
 		    outcomes[i], (long long)cnt);
@@ -234,8 +246,8 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	head(f, "fa_probes_total", "counter", "Health probes (fa-refresh "
 	    "--probe) by outcome.");
 	for (i = 0; probes[i] != NULL; i++) {
-		snprintf(name, sizeof(name), "count:probe:%s", probes[i]);
-		if ((r = counter(v, t, name, &cnt)) != 0)
+		snprintf(name, sizeof(name), "probe:%s", probes[i]);
+		if ((r = counter(v, t, &s, name, &cnt)) != 0)
 			goto out;
 		fprintf(f, "fa_probes_total{outcome=\"%s\"} %lld\n",
 		    probes[i], (long long)cnt);
@@ -266,7 +278,11 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	fprintf(f, "fa_sweep_last_failures %lld\n",
 	    (long long)json_integer_value(json_object_get(j, "failed")));
 	head(f, "fa_audit_records", "gauge", "Audit records kept.");
-	fprintf(f, "fa_audit_records %lu\n", (unsigned long)bs->bt_nkeys);
+	/* A recno database's fast count is of the records ever added. */
+	if ((r = counter(v, t, &s, "audit:removed", &cnt)) != 0)
+		goto out;
+	fprintf(f, "fa_audit_records %lld\n", (long long)bs->bt_nkeys -
+	    (long long)cnt);
 	head(f, "fa_keeper_uptime_seconds", "gauge", "Seconds since this "
 	    "site's keeper started.");
 	fprintf(f, "fa_keeper_uptime_seconds %lld\n",
@@ -299,6 +315,7 @@ out:
 	free(ids);
 	json_decref(j);
 	json_decref(s.by);
+	json_decref(s.counts);
 	return r;
 }
 

@@ -326,10 +326,9 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	}
 	/* Counted for the metrics (v_metrics.c): a 429 is the only
 	 * failure that comes with a Retry-After. */
-	if (r == 0)
-		r = fa_count_add(v, t, rv == 0 ? "refresh:ok" :
-		    rv == EX_NOPERM ? "refresh:needs_reconnect" : ra >= 0 ?
-		    "refresh:rate_limited" : "refresh:temporary", 1);
+	fa_count_bump(b, rv == 0 ? "refresh:ok" : rv == EX_NOPERM ?
+	    "refresh:needs_reconnect" : ra >= 0 ? "refresh:rate_limited" :
+	    "refresh:temporary");
 	if (r == 0)
 		r = fa_putjson(v->bindings, t, id, b);
 out:
@@ -737,17 +736,18 @@ v_probe_done(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (outcomes[i] == NULL || ver < 0)
 		return fa_seterr(EX_DATAERR, "probe.done needs tokver and an "
 		    "outcome: ok, needs_reconnect or failed");
-	if ((r = fa_binding_get(v, t, id, NULL, &b, i == 1 ? DB_RMW : 0)) != 0)
+	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_RMW)) != 0)
 		return r;
 	snprintf(name, sizeof(name), "probe:%s", outcome);
-	if ((r = fa_count_add(v, t, name, 1)) == 0 && i == 1 &&
-	    strcmp(fa_jstr(b, "status"), "connected") == 0 &&
+	fa_count_bump(b, name);
+	if (i == 1 && strcmp(fa_jstr(b, "status"), "connected") == 0 &&
 	    json_integer_value(json_object_get(b, "tokver")) == ver &&
 	    (r = fa_status_set(v, t, c, id, b, "needs_reconnect", "probe",
 	    "needs_reconnect", detail != NULL ? detail : "")) == 0 &&
-	    (r = fa_putjson(v->bindings, t, id, b)) == 0 &&
 	    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 		r = 0;
+	if (r == 0)
+		r = fa_putjson(v->bindings, t, id, b);
 	json_decref(b);
 	return r;
 }

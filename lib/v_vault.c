@@ -505,7 +505,8 @@ v_binding_rm(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_RMW)) != 0)
 		return r;
-	r = fa_del(v->bindings, t, id);
+	if ((r = fa_count_retire(v, t, b)) == 0)
+		r = fa_del(v->bindings, t, id);
 	if (r == 0 && (r = fa_del(v->tokens, t, id)) == DB_NOTFOUND)
 		r = 0;
 	if (r == 0 && (r = fa_del(v->cache, t, id)) == DB_NOTFOUND)
@@ -772,6 +773,382 @@ v_audit_log(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if ((r = fa_each_audit(v, t, id, log_one, &la)) == 0 && la.damaged)
 		json_object_set_new(c->out, "damaged",
 		    json_integer(la.damaged));
+	return r;
+}
+
+/* ---- audit retention ----
+ * Records older than audit_keep_days go (the sweep asks: audit.prune),
+ * but for each binding the last that changed its status, so that "why
+ * is this disconnected" always has an answer, and its newest old one,
+ * so that a chain never ends in a gap. The vault's own records (of no
+ * binding) stay. A chain stays verifiable: the record after one
+ * removed gets an anchor, meta "auditgap:RECNO" = {"prev": the removed
+ * one's mac, "k", "amac": a keyed hash of the binding, RECNO and prev},
+ * written in the transaction that removes it; --verify takes prev from
+ * the anchor, which no one without the key can make. */
+#define PRUNEBATCH	5000
+
+static int
+isstatus(json_t *rec)
+{
+	const char *e = fa_jstr(rec, "event"), *o = fa_jstr(rec, "outcome");
+
+	return (strcmp(e, "add") == 0 && strcmp(o, "ok") == 0) ||
+	    ((strcmp(e, "connect") == 0 || strcmp(e, "reconnect") == 0) &&
+	    strcmp(o, "ok") == 0) || strcmp(e, "disconnect") == 0 ||
+	    strcmp(o, "needs_reconnect") == 0;
+}
+
+static void
+gapmac(const struct fa_key *k, const char *binding, db_recno_t recno,
+    const char *prev, char out[65])
+{
+	json_t *j = json_pack("{s:s,s:s,s:I}", "gap", binding, "prev", prev,
+	    "recno", (json_int_t)recno);
+
+	fa_audit_mac(k, "", j, out);
+	json_decref(j);
+}
+
+struct prune {
+	int64_t		 cutoff;
+	json_t		*keep;		/* binding -> [status, newest] recnos */
+	db_recno_t	 end;		/* the old records end before it */
+	db_recno_t	 from;		/* the next batch starts here; 0: done */
+	long		 deleted;
+};
+
+/* The old records, and which of them stay. */
+static int
+prunescan(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct prune *p = a;
+	json_t *rec, *e;
+	db_recno_t recno;
+	DBC *cur;
+	DBT k, d;
+	int r;
+
+	json_object_clear(p->keep);
+	p->end = p->from = 0;
+	if ((r = v->audit->cursor(v->audit, t, &cur, DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	while ((r = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		memcpy(&recno, k.data, sizeof(recno));
+		p->end = recno + 1;
+		if ((rec = json_loadb(d.data, d.size, 0, NULL)) == NULL)
+			continue;
+		/* Records are appended as they are made: the first young
+		 * one of a binding ends the old ones (the vault's own are
+		 * never removed, and may be anywhere). */
+		if (json_integer_value(json_object_get(rec, "time")) >=
+		    p->cutoff && *fa_jstr(rec, "binding") != '\0') {
+			p->end = recno;
+			json_decref(rec);
+			break;
+		}
+		if (p->from == 0)
+			p->from = recno;
+		if (*fa_jstr(rec, "binding") != '\0') {
+			if ((e = json_object_get(p->keep, fa_jstr(rec,
+			    "binding"))) == NULL) {
+				e = json_pack("[i,i]", 0, 0);
+				json_object_set_new(p->keep, fa_jstr(rec,
+				    "binding"), e);
+			}
+			if (isstatus(rec))
+				json_array_set_new(e, 0, json_integer(recno));
+			json_array_set_new(e, 1, json_integer(recno));
+		}
+		json_decref(rec);
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+/* Up to PRUNEBATCH old records, from p->from on. */
+static int
+prunebatch(struct fa_vault *v, DB_TXN *t, void *a)
+{
+	struct prune *p = a;
+	char gkey[40], amac[65], kid[17];
+	const char *b, *mac;
+	json_t *rec, *e, *g;
+	db_recno_t recno, next;
+	DBC *cur, *ix = NULL;
+	DBT k, d, sk, pk, pd;
+	long deleted = 0, all;
+	int r, n = 0;
+
+	if ((r = v->audit->cursor(v->audit, t, &cur, 0)) != 0)
+		return r;
+	if ((r = v->auditidx->cursor(v->auditidx, t, &ix, 0)) != 0) {
+		cur->close(cur);
+		return r;
+	}
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	recno = p->from;
+	k.data = &recno;
+	k.size = sizeof(recno);
+	for (r = cur->get(cur, &k, &d, DB_SET); r == 0 && n < PRUNEBATCH;
+	    r = cur->get(cur, &k, &d, DB_NEXT)) {
+		memcpy(&recno, k.data, sizeof(recno));
+		if (recno >= p->end)
+			break;
+		n++;
+		if ((rec = json_loadb(d.data, d.size, 0, NULL)) == NULL)
+			continue;
+		b = fa_jstr(rec, "binding");
+		e = json_object_get(p->keep, b);
+		if (*b == '\0' || e == NULL || (db_recno_t)json_integer_value(
+		    json_array_get(e, 0)) == recno || (db_recno_t)
+		    json_integer_value(json_array_get(e, 1)) == recno) {
+			json_decref(rec);
+			continue;
+		}
+		mac = fa_jstr(rec, "mac");
+		/* Its anchor, if it had one, goes with it. */
+		snprintf(gkey, sizeof(gkey), "auditgap:%lu",
+		    (unsigned long)recno);
+		if ((r = fa_del(v->meta, t, gkey)) != 0 && r != DB_NOTFOUND)
+			goto fail;
+		if ((r = cur->del(cur, 0)) != 0)
+			goto fail;
+		deleted++;
+		if (*mac != '\0') {
+			/* Its successor in the chain: the binding's next
+			 * record (one stays: its newest old one). */
+			memset(&sk, 0, sizeof(sk));
+			memset(&pk, 0, sizeof(pk));
+			memset(&pd, 0, sizeof(pd));
+			next = recno + 1;
+			sk.data = (void *)b;
+			sk.size = strlen(b);
+			pk.data = &next;
+			pk.size = sizeof(next);
+			if ((r = ix->pget(ix, &sk, &pk, &pd,
+			    DB_GET_BOTH_RANGE)) == DB_NOTFOUND)
+				r = fa_seterr(1, "audit: record %lu of %s has "
+				    "no successor", (unsigned long)recno, b);
+			if (r != 0)
+				goto fail;
+			memcpy(&next, pk.data, sizeof(next));
+			snprintf(gkey, sizeof(gkey), "auditgap:%lu",
+			    (unsigned long)next);
+			fa_keyid_hex(v->keys[0].id, kid);
+			gapmac(&v->keys[0], b, next, mac, amac);
+			g = json_pack("{s:s,s:s,s:s}", "prev", mac, "k", kid,
+			    "amac", amac);
+			r = fa_putjson(v->meta, t, gkey, g);
+			json_decref(g);
+			if (r != 0)
+				goto fail;
+		}
+		json_decref(rec);
+		rec = NULL;
+		continue;
+fail:
+		json_decref(rec);
+		break;
+	}
+	if (r == 0 && n == PRUNEBATCH) {
+		/* Full: the next batch starts at the record after. */
+		memcpy(&recno, k.data, sizeof(recno));
+		p->from = recno < p->end ? recno : 0;
+	} else if (r == 0 || r == DB_NOTFOUND) {
+		p->from = 0;
+		r = 0;
+	}
+	ix->close(ix);
+	cur->close(cur);
+	/* For the metrics' count of records kept (v_metrics.c). */
+	if (r == 0 && deleted > 0 && ((r = fa_getjson(v->meta, t,
+	    "count:audit:removed", &g, DB_RMW)) == 0 || r == DB_NOTFOUND)) {
+		all = deleted + json_integer_value(json_object_get(g, "n"));
+		json_decref(g);
+		g = json_pack("{s:I}", "n", (json_int_t)all);
+		r = fa_putjson(v->meta, t, "count:audit:removed", g);
+		json_decref(g);
+	}
+	if (r == 0)
+		p->deleted += deleted;
+	return r;
+}
+
+/* {} -> {"deleted", "kept": records still older than audit_keep_days}. */
+static int
+v_audit_prune(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	struct prune p;
+	int r;
+
+	(void)t;
+	memset(&p, 0, sizeof(p));
+	if (v->repl && !v->master)
+		return json_object_set_new(c->out, "deleted", json_integer(0));
+	p.cutoff = fa_now() - (int64_t)v->conf->audit_keep_days * 86400;
+	if ((p.keep = json_object()) == NULL)
+		return fa_seterr(1, "out of memory");
+	r = fa_vault_txn(v, prunescan, &p);
+	while (r == 0 && p.from != 0)
+		r = fa_vault_txn(v, prunebatch, &p);
+	json_decref(p.keep);
+	if (r == 0)
+		json_object_set_new(c->out, "deleted", json_integer(p.deleted));
+	return r;
+}
+
+/* The chains of the audit log, checked (fa-vault log --verify): every
+ * record in order, each against the newest of its chain so far. {}
+ * -> {"records", "verified", "unsealed": made before the chain was,
+ * "retired": under a key no longer loaded, taken as they are, "bad":
+ * {"recno", "binding", "time", "why"} at the first that does not
+ * match}. */
+static int
+v_audit_verify(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
+{
+	json_t *chains, *gaps = NULL, *rec = NULL, *bad = NULL, *h, *g;
+	const char *b, *mac, *kid, *prev;
+	char hex[65], id[17], key[80];
+	long n = 0, verified = 0, unsealed = 0, retired = 0;
+	db_recno_t recno;
+	DBC *cur;
+	DBT k, d;
+	int i, j, r;
+
+	if ((chains = json_object()) == NULL || (gaps = json_object()) == NULL) {
+		json_decref(chains);
+		return fa_seterr(1, "out of memory");
+	}
+	/* The anchors retention left (audit.prune), by record. */
+	if ((r = v->meta->cursor(v->meta, t, &cur, DB_READ_COMMITTED)) != 0)
+		goto out;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = "auditgap:";
+	k.size = 9;
+	for (r = cur->get(cur, &k, &d, DB_SET_RANGE); r == 0 &&
+	    k.size > 9 && k.size < sizeof(key) + 9 &&
+	    memcmp(k.data, "auditgap:", 9) == 0;
+	    r = cur->get(cur, &k, &d, DB_NEXT)) {
+		memcpy(key, (char *)k.data + 9, k.size - 9);
+		key[k.size - 9] = '\0';
+		if ((h = json_loadb(d.data, d.size, 0, NULL)) != NULL)
+			json_object_set_new(gaps, key, h);
+	}
+	cur->close(cur);
+	if (r != 0 && r != DB_NOTFOUND)
+		goto out;
+	if ((r = v->audit->cursor(v->audit, t, &cur, DB_READ_COMMITTED)) != 0)
+		goto out;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	while (bad == NULL && (r = cur->get(cur, &k, &d, DB_NEXT)) == 0) {
+		n++;
+		memcpy(&recno, k.data, sizeof(recno));
+		if ((rec = json_loadb(d.data, d.size, 0, NULL)) == NULL ||
+		    !json_is_object(rec)) {
+			bad = json_pack("{s:I,s:s}", "recno", (json_int_t)recno,
+			    "why", "not a record");
+			break;
+		}
+		b = fa_jstr(rec, "binding");
+		mac = fa_jstr(rec, "mac");
+		kid = fa_jstr(rec, "k");
+		if (*mac == '\0') {
+			unsealed++;
+			json_decref(rec);
+			continue;
+		}
+		for (i = 0; i < v->nkeys; i++) {
+			fa_keyid_hex(v->keys[i].id, id);
+			if (strcmp(id, kid) == 0)
+				break;
+		}
+		h = json_string(mac);
+		/* After records retention removed: the anchor's prev, if
+		 * the anchor is one the key made. */
+		snprintf(key, sizeof(key), "%lu", (unsigned long)recno);
+		prev = fa_jstr(chains, b);
+		if ((g = json_object_get(gaps, key)) != NULL) {
+			for (j = 0; j < v->nkeys; j++) {
+				fa_keyid_hex(v->keys[j].id, id);
+				if (strcmp(id, fa_jstr(g, "k")) == 0)
+					break;
+			}
+			if (j < v->nkeys)
+				gapmac(&v->keys[j], b, recno, fa_jstr(g, "prev"),
+				    hex);
+			if (j < v->nkeys && strlen(fa_jstr(g, "amac")) == 64 &&
+			    sodium_memcmp(hex, fa_jstr(g, "amac"), 64) == 0)
+				prev = fa_jstr(g, "prev");
+		}
+		if (i < v->nkeys) {
+			json_incref(h);
+			json_object_del(rec, "mac");
+			fa_audit_mac(&v->keys[i], prev, rec, hex);
+			if (strlen(json_string_value(h)) != 64 ||
+			    sodium_memcmp(hex, json_string_value(h), 64) != 0)
+				bad = json_pack("{s:I,s:s,s:I,s:s}", "recno",
+				    (json_int_t)recno, "binding", b, "time",
+				    json_integer_value(json_object_get(rec,
+				    "time")), "why", "does not match its chain");
+			else
+				verified++;
+			json_decref(h);
+		} else
+			retired++;
+		json_object_set_new(chains, b, h);
+		json_decref(rec);
+		rec = NULL;
+	}
+	json_decref(rec);
+	cur->close(cur);
+	if (r != 0 && r != DB_NOTFOUND)
+		goto out;
+	r = 0;
+	/* The newest record of each chain is the one the chain's head
+	 * names: none was taken off the end. */
+	if (bad == NULL && (r = v->meta->cursor(v->meta, t, &cur,
+	    DB_READ_COMMITTED)) == 0) {
+		k.data = "auditmac:";
+		k.size = 9;
+		for (r = cur->get(cur, &k, &d, DB_SET_RANGE); r == 0 &&
+		    bad == NULL; r = cur->get(cur, &k, &d, DB_NEXT)) {
+			if (k.size < 9 || memcmp(k.data, "auditmac:", 9) != 0 ||
+			    k.size - 9 >= sizeof(key))
+				break;
+			memcpy(key, (char *)k.data + 9, k.size - 9);
+			key[k.size - 9] = '\0';
+			h = json_loadb(d.data, d.size, 0, NULL);
+			if (strcmp(fa_jstr(h, "mac"), fa_jstr(chains, key)) != 0)
+				bad = json_pack("{s:s,s:s}", "binding", key, "why",
+				    "its newest records are missing");
+			json_decref(h);
+		}
+		cur->close(cur);
+		if (r == DB_NOTFOUND)
+			r = 0;
+	}
+	if (r == 0)
+		r = json_object_set_new(c->out, "records", json_integer(n)) ||
+		    json_object_set_new(c->out, "verified",
+		    json_integer(verified)) ||
+		    json_object_set_new(c->out, "unsealed",
+		    json_integer(unsealed)) ||
+		    json_object_set_new(c->out, "retired",
+		    json_integer(retired)) ? fa_seterr(1, "out of memory") : 0;
+	if (r == 0 && bad != NULL) {
+		json_object_set_new(c->out, "bad", bad);
+		bad = NULL;
+	}
+out:
+	json_decref(bad);
+	json_decref(gaps);
+	json_decref(chains);
 	return r;
 }
 
@@ -1269,5 +1646,7 @@ const struct fa_verb fa_verbs_vault[] = {
 	{ "token.store",	v_token_store,	FA_W },
 	{ "token.get",		v_token_get,	FA_BYWORKER },
 	{ "audit.log",		v_audit_log,	FA_BYWORKER },
+	{ "audit.verify",	v_audit_verify,	FA_BYWORKER },
+	{ "audit.prune",	v_audit_prune,	FA_NOTXN | FA_BYWORKER },
 	{ NULL, NULL, 0 }
 };

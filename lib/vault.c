@@ -788,6 +788,53 @@ fa_del(DB *db, DB_TXN *t, const char *key)
 
 __thread long fa_audit_uid = -1;
 
+void
+fa_audit_mac(const struct fa_key *k, const char *prev, json_t *rec,
+    char out[65])
+{
+	crypto_auth_hmacsha256_state st;
+	unsigned char mac[crypto_auth_hmacsha256_BYTES];
+	char *s = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+
+	crypto_auth_hmacsha256_init(&st, k->audit, sizeof(k->audit));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)prev,
+	    strlen(prev));
+	crypto_auth_hmacsha256_update(&st, (const unsigned char *)"\n", 1);
+	if (s != NULL)
+		crypto_auth_hmacsha256_update(&st, (const unsigned char *)s,
+		    strlen(s));
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_bin2hex(out, 65, mac, sizeof(mac));
+	fa_jsonfree(s);
+}
+
+/* The record j joins its chain: "k" names the key, "mac" links it to
+ * the chain's newest record (meta "auditmac:BINDING", which it then
+ * becomes); the records of no binding make the chain "auditmac:". */
+static int
+chain(struct fa_vault *v, DB_TXN *t, const char *binding, json_t *j)
+{
+	char key[80], kid[17], mac[65];
+	json_t *h = NULL;
+	int r;
+
+	snprintf(key, sizeof(key), "auditmac:%s", binding != NULL ? binding :
+	    "");
+	if ((r = fa_getjson(v->meta, t, key, &h, DB_RMW)) != 0 &&
+	    r != DB_NOTFOUND)
+		return r;
+	fa_keyid_hex(v->keys[0].id, kid);
+	json_object_set_new(j, "k", json_string(kid));
+	fa_audit_mac(&v->keys[0], fa_jstr(h, "mac"), j, mac);
+	json_decref(h);
+	json_object_set_new(j, "mac", json_string(mac));
+	if ((h = json_pack("{s:s}", "mac", mac)) == NULL)
+		return fa_seterr(1, "out of memory");
+	r = fa_putjson(v->meta, t, key, h);
+	json_decref(h);
+	return r;
+}
+
 int
 fa_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
     const char *tenant, const char *event, const char *outcome,
@@ -813,6 +860,10 @@ fa_audit(struct fa_vault *v, DB_TXN *t, const char *binding,
 	    detail[0] ? detail : NULL);
 	if (j != NULL && fa_audit_uid >= 0)
 		json_object_set_new(j, "uid", json_integer(fa_audit_uid));
+	if (j != NULL && v->keys != NULL && (r = chain(v, t, binding, j)) != 0) {
+		json_decref(j);
+		return r;
+	}
 	if (j == NULL || (s = json_dumps(j, JSON_COMPACT)) == NULL) {
 		json_decref(j);
 		return fa_seterr(1, "out of memory");

@@ -104,6 +104,13 @@ extern __thread long fa_audit_uid;
 int	 fa_audit(struct fa_vault *, DB_TXN *, const char *binding,
 	    const char *tenant, const char *event, const char *outcome,
 	    const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* The audit chain (fa-vault log --verify): a record's "mac" is the
+ * HMAC-SHA256, under the audit subkey of the key "k" names, of the
+ * "mac" of its chain's record before it ("" for the first), a newline,
+ * and the record without "mac", compact, keys sorted. A chain is a
+ * binding's records; the records of no binding make one more. */
+void	 fa_audit_mac(const struct fa_key *, const char *prev, json_t *rec,
+	    char out[65]);
 int	 fa_tokens_put(struct fa_vault *, DB_TXN *, const char *binding,
 	    uint64_t version, const struct fa_tokens *);
 int	 fa_tokens_get(struct fa_vault *, DB_TXN *, const char *binding,

@@ -102,8 +102,11 @@ struct fa_count {
 	json_t		*companies;	/* id -> name; the caller's object */
 };
 int	 fa_count_one(json_t *b, void *count);
-/* Adds n to the counter name (meta "count:NAME", {"n": ...}), in t. */
-int	 fa_count_add(struct fa_vault *, DB_TXN *, const char *name,
-	    int64_t n);
+/* Counters for the metrics, kept in each binding's record ("counts",
+ * so that no record all refreshes write is a hot spot): adds 1 to name
+ * in b, which the caller puts. A binding removed hands its counts to
+ * meta "count:NAME" (fa_count_retire); the metrics add all up. */
+void	 fa_count_bump(json_t *b, const char *name);
+int	 fa_count_retire(struct fa_vault *, DB_TXN *, json_t *b);
 
 #endif

@@ -3,8 +3,10 @@
  * the database files could.
  *   rawdb CONF DB get KEY        print the value as hex
  *   rawdb CONF DB put KEY HEX    store a value
+ *   rawdb CONF DB del KEY        remove a record
  *   rawdb CONF DB keys           list keys
- * It stops the vault's keeper first (takeover.h). */
+ * "x:HEX" names a binary key; "r:N" the audit log's record N. It stops
+ * the vault's keeper first (takeover.h). */
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@ static struct fa_vault v;
 static DB *db;
 static char **args;
 static void *kbuf, *dbuf;	/* the keys and data given in hex */
+static db_recno_t recno;
 
 static DB *
 pick(const char *name)
@@ -36,6 +39,7 @@ pick(const char *name)
 		{ "states", offsetof(struct fa_vault, states) },
 		{ "cache", offsetof(struct fa_vault, cache) },
 		{ "reqs", offsetof(struct fa_vault, reqs) },
+		{ "audit", offsetof(struct fa_vault, audit) },
 	};
 	size_t i;
 
@@ -70,7 +74,11 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 		return r == DB_NOTFOUND ? 0 : r;
 	}
 	/* "x:HEX" names a binary key (states are keyed by a hash). */
-	if (strncmp(args[1], "x:", 2) == 0) {
+	if (strncmp(args[1], "r:", 2) == 0) {
+		recno = (db_recno_t)strtoul(args[1] + 2, NULL, 10);
+		k.data = &recno;
+		k.size = sizeof(recno);
+	} else if (strncmp(args[1], "x:", 2) == 0) {
 		n = strlen(args[1] + 2) / 2;
 		free(kbuf);	/* a transaction retried */
 		k.data = kbuf = malloc(n + 1);
@@ -93,6 +101,8 @@ run(struct fa_vault *vp, DB_TXN *t, void *a)
 		free(d.data);
 		return 0;
 	}
+	if (strcmp(args[0], "del") == 0)
+		return db->del(db, t, &k, 0);
 	n = strlen(args[2]) / 2;
 	free(dbuf);
 	d.data = dbuf = malloc(n + 1);
@@ -113,8 +123,8 @@ main(int argc, char *argv[])
 		fa_die();
 	db = pick(argv[2]);
 	args = argv + 3;
-	if ((strcmp(args[0], "get") == 0 && argc != 5) ||
-	    (strcmp(args[0], "put") == 0 && argc != 6))
+	if (((strcmp(args[0], "get") == 0 || strcmp(args[0], "del") == 0) &&
+	    argc != 5) || (strcmp(args[0], "put") == 0 && argc != 6))
 		errx(64, "bad arguments");
 	if (fa_vault_txn(&v, run, NULL) == -1)
 		fa_die();
