@@ -938,6 +938,16 @@ prunebatch(struct fa_vault *v, DB_TXN *t, void *a)
 			memcpy(&next, pk.data, sizeof(next));
 			snprintf(gkey, sizeof(gkey), "auditgap:%lu",
 			    (unsigned long)next);
+			/* One with an anchor already lost its own
+			 * predecessor before: that anchor stands. */
+			if ((r = fa_getjson(v->meta, t, gkey, &g, 0)) == 0) {
+				json_decref(g);
+				json_decref(rec);
+				rec = NULL;
+				continue;
+			}
+			if (r != DB_NOTFOUND)
+				goto fail;
 			fa_keyid_hex(v->keys[0].id, kid);
 			gapmac(&v->keys[0], b, next, mac, amac);
 			g = json_pack("{s:s,s:s,s:s}", "prev", mac, "k", kid,
