@@ -27,6 +27,10 @@ wait $r2
 [ "$(cat "$T/role2")" = "replica 127.0.0.1:$P1" ] &&
     [ "$(cat "$T/role3")" = "replica 127.0.0.1:$P1" ]
 ok $? "sites 2 and 3 join as replicas, and name the same master ($(cat "$T/role2"), $(cat "$T/role3"))"
+site 1 metrics | grep -qx 'fa_replication_role{role="master"} 1' &&
+    site 2 metrics | grep -qx 'fa_replication_role{role="replica"} 1' &&
+    site 2 metrics | grep -q '^fa_replication_log_position [1-9]'
+ok $? "the metrics say each site's role and log position"
 
 # converged ID...: every site has every binding named (a replica may
 # trail its master by a moment).
