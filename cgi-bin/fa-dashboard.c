@@ -40,7 +40,7 @@ static const char *tenant;
 static const char *allow = "GET";	/* the methods of the page asked */
 
 static void flash(json_t *);
-static void events(json_t *, int);
+static void events(json_t *);
 
 static void __attribute__((noreturn))
 page(int status, const char *title, const char *msg)
@@ -561,7 +561,7 @@ binding_page(const char *id)
 		fputs("<tr><th>Reference data</th><td>loading: reload this "
 		    "page in a moment</td></tr>\n", stdout);
 	fputs("</table>\n<h2>Recent events</h2>\n", stdout);
-	events(json_object_get(a, "events"), 1);
+	events(json_object_get(a, "events"));
 	fputs("<p>", stdout);
 	idlink("/dashboard/bindings/", id, "/history", "Sync history");
 	fputs("</p>\n", stdout);
@@ -1138,10 +1138,9 @@ said(json_t *e)
 	}
 }
 
-/* Audit records as a table, in plain words; back: the array is
- * oldest first, and shown newest first. */
+/* Audit records, newest first, as a table in plain words. */
 static void
-events(json_t *ev, int back)
+events(json_t *ev)
 {
 	char buf[64];
 	size_t i, n = json_array_size(ev);
@@ -1157,7 +1156,7 @@ events(json_t *ev, int back)
 	    "<th scope=\"col\">What happened</th></tr></thead><tbody>\n",
 	    stdout);
 	for (i = 0; i < n; i++) {
-		e = json_array_get(ev, back ? n - 1 - i : i);
+		e = json_array_get(ev, i);
 		tt = (time_t)json_integer_value(json_object_get(e, "time"));
 		if (gmtime_r(&tt, &tm) == NULL || strftime(buf, sizeof(buf),
 		    "%Y-%m-%d %H:%M", &tm) == 0)
@@ -1199,7 +1198,7 @@ history_page(const char *id)
 	fa_cgi_begin(stdout, 200, "Sync history");
 	fputs("<h1>Sync history</h1>\n", stdout);
 	row(json_object_get(a, "binding"), 1);
-	events(json_object_get(a, "events"), 0);
+	events(json_object_get(a, "events"));
 	printf("<nav aria-label=\"Pages\"><p><span class=\"muted\">Page %ld"
 	    "</span>", n + 1);
 	if (n > 0) {

@@ -448,31 +448,48 @@ v_dash_list(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	return setout(c, "bindings", l.rows);
 }
 
+#define HISTORY_PAGE	50
+
+struct history {
+	json_t	*events;
+	int64_t	 skip;
+	size_t	 max;		/* a page */
+	int	 more;
+};
+
+/* The records a merchant reads: the keeper's own (a job asked for, a
+ * peer refused) are left out. */
 static int
-lastevents(const char *rec, size_t len, void *a)
+historyone(const char *rec, size_t len, void *a)
 {
 	static const char *const keys[] = { "time", "event", "outcome",
 		"detail", NULL };
+	struct history *h = a;
+	const char *ev;
 	json_t *e;
+	int r = 0;
 
 	if ((e = json_loadb(rec, len, 0, NULL)) == NULL)
 		return 0;
-	if (strcmp(fa_jstr(e, "event"), "job") == 0 ||
-	    strcmp(fa_jstr(e, "event"), "access") == 0) {
-		json_decref(e);
-		return 0;
-	}
-	json_array_append_new(a, pick(e, keys));
+	ev = fa_jstr(e, "event");
+	if (strcmp(ev, "job") == 0 || strcmp(ev, "access") == 0)
+		;
+	else if (h->skip > 0)
+		h->skip--;
+	else if (json_array_size(h->events) == h->max) {
+		h->more = 1;
+		r = DB_NOTFOUND;
+	} else if (json_array_append_new(h->events, pick(e, keys)) == -1)
+		r = fa_seterr(1, "out of memory");
 	json_decref(e);
-	if (json_array_size(a) > EVENTS_MAX)
-		json_array_remove(a, 0);
-	return 0;
+	return r;
 }
+
 
 /* The dashboard's page of one binding: {"tenant", "binding"} ->
  * {"binding": {...}, "expires_at" and "refresh_expires_at" when it has
- * tokens, "fetched_at" when it has reference data, "events": the last
- * few audit records}. */
+ * tokens, "fetched_at" when it has reference data, "events": its last
+ * ten audit records, newest first, as dash.history gives them}. */
 static int
 v_dash_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
@@ -480,7 +497,8 @@ v_dash_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		"company", "last_refresh", "last_failure", NULL };
 	struct fa_tokhdr h;
 	const char *id, *tenant;
-	json_t *b, *cache, *ev;
+	struct history ev = { NULL, 0, EVENTS_MAX, 0 };
+	json_t *b, *cache;
 	int r;
 
 	if (fa_arg_id(c->in, "tenant", 1, &tenant) == -1 ||
@@ -508,48 +526,12 @@ v_dash_get(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			return r;
 	} else if (r != DB_NOTFOUND && r != -1)
 		return r;
-	ev = json_array();
-	if ((r = fa_each_audit(v, t, id, lastevents, ev)) != 0) {
-		json_decref(ev);
+	ev.events = json_array();
+	if ((r = fa_each_audit_back(v, t, id, historyone, &ev)) != 0) {
+		json_decref(ev.events);
 		return r;
 	}
-	return setout(c, "events", ev);
-}
-
-#define HISTORY_PAGE	50
-
-struct history {
-	json_t	*events;
-	int64_t	 skip;
-	int	 more;
-};
-
-/* The records a merchant reads: the keeper's own (a job asked for, a
- * peer refused) are left out. */
-static int
-historyone(const char *rec, size_t len, void *a)
-{
-	static const char *const keys[] = { "time", "event", "outcome",
-		"detail", NULL };
-	struct history *h = a;
-	const char *ev;
-	json_t *e;
-	int r = 0;
-
-	if ((e = json_loadb(rec, len, 0, NULL)) == NULL)
-		return 0;
-	ev = fa_jstr(e, "event");
-	if (strcmp(ev, "job") == 0 || strcmp(ev, "access") == 0)
-		;
-	else if (h->skip > 0)
-		h->skip--;
-	else if (json_array_size(h->events) == HISTORY_PAGE) {
-		h->more = 1;
-		r = DB_NOTFOUND;
-	} else if (json_array_append_new(h->events, pick(e, keys)) == -1)
-		r = fa_seterr(1, "out of memory");
-	json_decref(e);
-	return r;
+	return setout(c, "events", ev.events);
 }
 
 /* Sync history: {"tenant", "binding", "page"} -> {"binding": {...},
@@ -558,7 +540,7 @@ historyone(const char *rec, size_t len, void *a)
 static int
 v_dash_history(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
-	struct history h = { NULL, 0, 0 };
+	struct history h = { NULL, 0, HISTORY_PAGE, 0 };
 	const char *id, *tenant;
 	json_t *b;
 	int64_t page;

@@ -290,6 +290,12 @@ get acme:pw-a '/dashboard/bindings/h1/history?page=1' >/dev/null
 [ "$(rows)" -eq 50 ] && grep -q 'rel="prev" href="/dashboard/bindings/h1/history">Newer events' "$T/b" &&
     grep -q 'rel="next" href="/dashboard/bindings/h1/history?page=2"' "$T/b"
 ok $? "the second: 50, with links both ways"
+get acme:pw-a /dashboard/bindings/h1 >/dev/null
+[ "$(rows)" -eq 10 ] && [ "$(grep '^<tr><td>' "$T/b" | head -n 1 | grep -o '<td>[^<]*</td></tr>')" = '<td>Settings changed</td></tr>' ]
+ok $? "the binding's own page: its ten newest events, newest first"
+get acme:pw-a /dashboard/bindings/b3 >/dev/null
+[ "$(grep '^<tr><td>' "$T/b" | head -n 1 | grep -o '<td>[^<]*</td></tr>')" = '<td>Disconnected</td></tr>' ]
+ok $? "b3's page starts with its disconnect"
 get acme:pw-a '/dashboard/bindings/h1/history?page=2' >/dev/null
 [ "$(rows)" -eq 20 ] && ! grep -q 'rel="next"' "$T/b" &&
     grep -q 'rel="prev" href="/dashboard/bindings/h1/history?page=1"' "$T/b"
