@@ -28,9 +28,11 @@
 #define FORMLEN		(FA_TOKLEN * 3 + 64)	/* a grant's body */
 
 static struct fa_conf conf;
-/* How long a lease holds: the worst case of the requests it covers (a
- * grant and a probe each: its own, and, held, the rounds of its window;
- * see struct pump). */
+/* How long a lease holds: the worst case of what it covers, so that
+ * nobody takes it over while its holder may still commit what FreeAgent
+ * sent: the requests (a grant and a probe each: its own, and, held, the
+ * rounds of its window; see struct pump), then finish(), FINISH_SECS,
+ * and 10 s to spare. */
 static long leasesecs;
 
 enum { FRESH, BUSY, LEASED, DONE, DUE };
@@ -163,16 +165,19 @@ finish(struct job *j)
 		nanosleep(&ts, NULL);
 	}
 	json_decref(args);
-	st = fa_jstr(a, "state");
-	if (r == -1) {
-		/* Rotated, and not kept: never hand out the new access
-		 * token as if all were well. */
+	st = r == 0 ? fa_jstr(a, "state") : "";
+	if (r == -1 || (strcmp(st, "busy") == 0 && j->rv == FA_GRANT_OK)) {
+		/* Rotated, and not kept (no keeper, or our lease lapsed
+		 * and another process took it over): never hand out the
+		 * new access token as if all were well, nor drop it in
+		 * silence. */
 		j->lost = j->rv == FA_GRANT_OK;
 		j->state = DONE;
-		j->rv = fa_errstatus();
+		j->rv = r == -1 ? fa_errstatus() : EX_TEMPFAIL;
 		snprintf(j->msg, sizeof(j->msg), "%s: %s%s", j->id,
 		    j->lost ? "FreeAgent's new tokens could not be stored, "
-		    "so it may need a reconnect: " : "", fa_errmsg());
+		    "so it may need a reconnect: " : "", r == -1 ?
+		    fa_errmsg() : "another process took the refresh over");
 	} else if (strcmp(st, "fresh") == 0)
 		j->state = FRESH;
 	else if (strcmp(st, "busy") == 0) {
@@ -746,7 +751,8 @@ main(int argc, char *argv[])
 		    "(pipe it)");
 	if (fa_conf_load(&conf, confpath) == -1)
 		fa_die();
-	leasesecs = 2 * conf.http_timeout * (due ? 4 + 1 : 1) + 10;
+	leasesecs = 2 * conf.http_timeout * (due ? 4 + 1 : 1) + FINISH_SECS +
+	    10;
 	if (due && !fa_holder(&conf)) {
 		json_t *args = json_pack("{s:s}", "job", "sweep");
 		int r = fa_delegate(&conf, args);

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "diag.h"
 #include "oauth.h"
 #include "secmem.h"
@@ -244,6 +246,34 @@ out:
 	return r;
 }
 
+static int
+streq(const char *a, const char *b)
+{
+	size_t n = strnlen(a, FA_TOKLEN);
+
+	return n == strnlen(b, FA_TOKLEN) && sodium_memcmp(a, b, n) == 0;
+}
+
+/* The binding's tokens, version ver, are tok: 1, 0 (not), or an error. */
+static int
+same(struct fa_vault *v, DB_TXN *t, const char *id, uint64_t ver,
+    const struct fa_tokens *tok)
+{
+	struct fa_tokens *cur;
+	struct fa_tokhdr h;
+	int r;
+
+	if ((cur = fa_secalloc(sizeof(*cur))) == NULL)
+		return fa_seterr(1, "out of secure memory");
+	if ((r = fa_tokens_get(v, t, id, ver, cur, &h)) == 0)
+		r = streq(cur->refresh, tok->refresh) &&
+		    streq(cur->access, tok->access);
+	else if (r == DB_NOTFOUND)
+		r = 0;
+	fa_secfree(cur);
+	return r;
+}
+
 /* What the token endpoint said to the holder of the lease: {"binding",
  * "tokver" (take's), "rv" (0 or the exit status), "message",
  * "retry_after", and when rv is 0 the new tokens: "access", "refresh",
@@ -291,7 +321,13 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	 * tokens are the newest; never conclude anything from ours. */
 	if (ver != (uint64_t)ver0 ||
 	    !holds(v, c, lease)) {
-		json_object_set_new(c->out, "state", json_string("busy"));
+		/* Unless this very result is what the vault holds: the
+		 * answer to its commit was lost (a keeper, a master, gone)
+		 * and its request id forgotten. */
+		json_object_set_new(c->out, "state", json_string(rv == 0 &&
+		    (r = same(v, t, id, ver, tok)) == 1 ? "fresh" : "busy"));
+		if (r == 1)
+			r = 0;
 		goto out;
 	}
 	json_object_del(b, "lease");

@@ -28,6 +28,7 @@
 
 static int fd = -1;
 static const struct fa_conf *gconf;	/* for fa_gate_vault */
+static time_t deadline;		/* fa_ask_until's, or 0 */
 
 void
 fa_vaultc_close(void)
@@ -199,7 +200,8 @@ getconn(const struct fa_conf *c)
 	/* The winner of a race may still be recovering: wait for it. */
 	for (i = 0; (s = tryconnect(c)) == -1; i++) {
 		if (fa_errstatus() != EX_TEMPFAIL ||
-		    time(NULL) - start > 3 * c->vault_timeout + 30)
+		    time(NULL) - start > 3 * c->vault_timeout + 30 ||
+		    (deadline != 0 && time(NULL) >= deadline))
 			return -1;
 		if (i % 50 == 49 && startkeeper(c) == -1)
 			return -1;
@@ -275,9 +277,15 @@ roundtrip(const struct fa_conf *c, const char *req, size_t len, json_t **j)
 	char *line;
 	size_t n;
 
+	struct timeval tv = { 0, 0 };
+
 	*j = NULL;
 	if (getconn(c) == -1)
 		return -1;
+	/* A keeper that hangs is one that went away, past a deadline. */
+	if (deadline != 0)
+		tv.tv_sec = deadline > time(NULL) ? deadline - time(NULL) : 1;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (sendall(fd, req, len) == -1 || (line = readline(fd, &n)) == NULL) {
 		fa_vaultc_close();
 		return fa_seterr(EX_TEMPFAIL, "the vault keeper went away; "
@@ -308,6 +316,7 @@ ask(const struct fa_conf *c, const char *verb, json_t *args, json_t **ans,
 
 	gconf = c;
 	*ans = NULL;
+	deadline = secs > 0 ? start + secs : 0;
 	fa_reqid(id);
 	rq = json_pack("{s:s,s:s,s:o}", "v", verb, "id", id, "a",
 	    args != NULL ? json_incref(args) : json_object());
