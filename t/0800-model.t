@@ -27,16 +27,18 @@ LONG_OUTAGE_BUG=1
 if [ "${FA_MODEL_FULL:-0}" = 1 ]; then
 	BUDGET="-DFORCED=3 -DRATES=1 -DCRASHES=2 -DDEATHS=2"
 	FOBUDGET=""			# the failover with the default budgets
-	HASH=26
+	HASH="-w26"
+	CCX="-DCOLLAPSE"		# millions of states: less memory
 else
 	BUDGET=""
 	FOBUDGET="-DCRASHES=0"		# the failover its only outage
-	HASH=22
+	HASH="-w22"
+	CCX=""
 fi
 
 # spin_check NAME WANT KIND MACROS...: lease.pml with MACROS through spin -a,
 # cc and pan. KIND: safety (assertions, invalid end states) or live (the LTL
-# formula, weak fairness). WANT: 0, no error and a search that was not cut
+# formula, weak fairness). WANT: 0, no error in a search that was not cut
 # short; 1, an error. Prints states, depth and time.
 spin_check() {
 	_name=$1 _want=$2 _kind=$3
@@ -53,8 +55,8 @@ spin_check() {
 	[ "$_want" = 1 ] && _cc="-O0 $_cc" || _cc="-O2 $_cc"
 	_t0=$(date +%s%N)
 	(cd "$_d" && spin -a "$@" lease.pml >spin.out 2>&1 &&
-	    cc -w $_cc -DMEMLIM=8192 -o pan pan.c >cc.out 2>&1 &&
-	    ./pan $_run -m1000000 -w$HASH >pan.out 2>&1)
+	    cc -w $_cc $CCX -DMEMLIM=8192 -o pan pan.c >cc.out 2>&1 &&
+	    ./pan $_run -m1000000 $HASH >pan.out 2>&1)
 	_t1=$(date +%s%N)
 	_errs=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$_d/pan.out")
 	_states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$_d/pan.out")
