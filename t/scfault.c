@@ -13,8 +13,11 @@
  *                              write, and the write Berkeley DB tries
  *                              after it).
  *   FA_SCFAULT_COUNTS=FILE     the counts, one uint32 a call in the
- *                              order above, kept in FILE (made, and
- *                              shared across fork(2)) as they go
+ *                              order above, kept in FILE (made if need
+ *                              be, never emptied: each process that
+ *                              loads the shim, a fork(2) or the
+ *                              sanitizers' symbolizer, adds to them)
+ *                              as they go
  *   FA_SCFAULT_LOG=FILE        the call failed, appended as one line:
  *                              its name and k, pid, thread, the time
  *                              (ns since the epoch), its file, errno
@@ -61,7 +64,9 @@ static int nfault;
 static const char *logpath;
 static int ready;
 
-/* Raw system calls: the shim's own I/O is neither counted nor failed. */
+/* Raw system calls: the shim's own I/O is neither counted nor failed.
+ * Every argument of syscall(2) a long: an int passed on the stack (the
+ * offset of mmap, its seventh) leaves the slot's upper half undefined. */
 static void
 setup(void)
 {
@@ -90,13 +95,14 @@ setup(void)
 	}
 	logpath = getenv("FA_SCFAULT_LOG");
 	if ((f = getenv("FA_SCFAULT_COUNTS")) != NULL &&
-	    (fd = (int)syscall(SYS_openat, AT_FDCWD, f,
-	    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) >= 0) {
-		if (syscall(SYS_ftruncate, fd, (long)sizeof(own)) == 0 &&
-		    (p = (void *)syscall(SYS_mmap, NULL, sizeof(own),
-		    PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED)
+	    (fd = (int)syscall(SYS_openat, (long)AT_FDCWD, f,
+	    (long)(O_RDWR | O_CREAT | O_CLOEXEC), 0600L)) >= 0) {
+		if (syscall(SYS_ftruncate, (long)fd, (long)sizeof(own)) == 0 &&
+		    (p = (void *)syscall(SYS_mmap, 0L, (long)sizeof(own),
+		    (long)(PROT_READ | PROT_WRITE), (long)MAP_SHARED, (long)fd,
+		    0L)) != MAP_FAILED)
 			counts = p;
-		syscall(SYS_close, fd);
+		syscall(SYS_close, (long)fd);
 	}
 }
 
@@ -120,7 +126,7 @@ logfault(int c, uint32_t k, int err, const char *what, int fd)
 	if (what == NULL && fd >= 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		if ((n = syscall(SYS_readlink, path, where,
-		    sizeof(where) - 1)) > 0)
+		    (long)sizeof(where) - 1)) > 0)
 			where[n] = '\0';
 		what = where;
 	}
@@ -129,10 +135,10 @@ logfault(int c, uint32_t k, int err, const char *what, int fd)
 	    "%s: %s\n", names[c], k, (long)getpid(), (long)syscall(SYS_gettid),
 	    (long)ts.tv_sec, ts.tv_nsec, what != NULL && *what ? what : "-",
 	    strerrorname_np(err) ? strerrorname_np(err) : "?");
-	if ((lfd = (int)syscall(SYS_openat, AT_FDCWD, logpath,
-	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) >= 0) {
-		(void)!syscall(SYS_write, lfd, line, (long)len);
-		syscall(SYS_close, lfd);
+	if ((lfd = (int)syscall(SYS_openat, (long)AT_FDCWD, logpath,
+	    (long)(O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC), 0600L)) >= 0) {
+		(void)!syscall(SYS_write, (long)lfd, line, (long)len);
+		syscall(SYS_close, (long)lfd);
 	}
 }
 
