@@ -20,12 +20,12 @@ MAN5 = man/fa.conf.5
 MAN7 = man/fa.7
 MAN8 = man/fa-dashboard.8 man/fa-vaultd.8
 TESTBIN = t/rawdb t/procscan t/ratewin t/secmem t/victim t/flip.so \
-	t/auditgen
+	t/auditgen t/scfault.so
 
 DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	libjansson-dev jq mandoc curl python3 util-linux xxd perl lighttpd \
 	chromium nodejs clang libclang-rt-14-dev strace procps prometheus \
-	prometheus-node-exporter
+	prometheus-node-exporter spin
 
 all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
 
@@ -79,6 +79,8 @@ t/victim: t/victim.c
 # runtime must come first.
 t/flip.so: t/flip.c
 	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ t/flip.c -ldl
+t/scfault.so: t/scfault.c
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ t/scfault.c -ldl
 
 deps:
 	@./t/debs $(DEBS)
@@ -126,6 +128,16 @@ check: deps
 	$(MAKE) check-asan
 	$(MAKE) check-fuzz
 
+# The full-depth runs: the models of t/model/ with larger budgets than
+# make check gives them (t/0800-model.t, FA_MODEL_FULL=1), and every k of
+# every system call of the write path failed (t/0810, FULL=1): about 40
+# minutes.
+prove: deps
+	$(MAKE) all
+	FA_MODEL_FULL=1 prove -v t/0800-model.t
+	FULL=1 prove -v t/0810-syscall-faults.t
+.PHONY: prove
+
 # The whole suite again against a copy built with AddressSanitizer and
 # UndefinedBehaviorSanitizer; any report in .asan/log fails it.
 ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -135,7 +147,7 @@ check-asan: deps
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
 	cp t/rawdb.c t/auditgen.c t/procscan.c t/ratewin.c t/secmem.c t/victim.c \
-	    t/flip.c t/takeover.h .asan/t/
+	    t/flip.c t/scfault.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
 	@# A tenth of the million audit records of t/0740: as slow as the
