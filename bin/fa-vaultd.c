@@ -968,7 +968,8 @@ detach(void)
 		else
 			fprintf(stderr, "fa-vaultd: the keeper died as it "
 			    "started: exit %d\n", WEXITSTATUS(st));
-		_exit(1);
+		_exit(WIFEXITED(st) && WEXITSTATUS(st) != 0 ?
+		    WEXITSTATUS(st) : 1);
 	}
 	/* Gone, and reaped, before whoever started it hears of it: the
 	 * pid it left in the lock file is then no live process's. */
@@ -1019,18 +1020,27 @@ become(const char *user, const struct fa_conf *c)
 		err(1, "setenv");
 }
 
-static void __attribute__((noreturn))
-fail(int ready)
+/* The failure, to whoever started us (detach). */
+static void
+tell(int ready)
 {
 	char buf[600];
 	int n;
 
-	if (ready == -1)
-		fa_die();
 	n = snprintf(buf, sizeof(buf), "%c%s", fa_errstatus(), fa_errmsg());
 	(void)!write(ready, buf, n < (int)sizeof(buf) ? n : (int)sizeof(buf));
+}
+
+static void __attribute__((noreturn))
+fail(int ready)
+{
+	if (ready == -1)
+		fa_die();
+	tell(ready);
 	_exit(fa_errstatus());
 }
+
+static void stop(int) __attribute__((noreturn));
 
 int
 main(int argc, char *argv[])
@@ -1109,20 +1119,36 @@ main(int argc, char *argv[])
 		fa_vault_close(&vault);
 		fail(ready);
 	}
+	/* Detached for good: nothing of the starter's stays open (its
+	 * pipe as our stderr would keep it waiting as long as we live),
+	 * and it hears that we serve. Or it hears why not (75), or, the
+	 * pipe failing too, our exit status; and we stop. */
 	if (ready != -1) {
-		(void)!write(ready, "0", 1);
-		close(ready);
-		if ((nul = open("/dev/null", O_RDWR)) != -1) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-			dup2(nul, 2);
-			if (nul > 2)
-				close(nul);
+		if ((nul = open("/dev/null", O_RDWR)) == -1) {
+			fa_seterr(EX_TEMPFAIL, "/dev/null: %s", strerror(errno));
+			tell(ready);
+			stop(EX_TEMPFAIL);
 		}
+		if (write(ready, "0", 1) != 1)
+			stop(EX_TEMPFAIL);
+		close(ready);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
 	}
 	logmsg(LOG_INFO, "serving %s on %s", conf->vault_dir, sockname);
 	while (sigwait(&stopset, &sig) != 0 || sig == SIGHUP)
 		;
+	stop(0);
+}
+
+/* Stops: waits for the requests in flight, refuses those after them,
+ * checkpoints and closes, and exits with status. */
+static void
+stop(int status)
+{
 	shutdown(lsock, SHUT_RDWR);
 	/* Stopped: wait for the requests in flight (each holds the config
 	 * lock to read), and refuse the ones after them, then checkpoint
@@ -1136,5 +1162,5 @@ main(int argc, char *argv[])
 	(void)unlink(sockname);
 	fa_vault_close(&vault);
 	logmsg(LOG_INFO, "stopped");
-	_exit(0);
+	_exit(status);
 }

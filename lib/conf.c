@@ -455,7 +455,8 @@ fa_conf_load(struct fa_conf *c, const char *path)
 	strcpy(c->path, path);
 	curfile = c->path;
 	if ((fp = fopen(path, "re")) == NULL)
-		return fa_seterr(EX_CONFIG, "%s: %s", path, strerror(errno));
+		return fa_seterr(fa_errnost(errno), "%s: %s", path,
+		    strerror(errno));
 	while (rv == 0 && (n = getline(&line, &cap, fp)) != -1) {
 		lineno++;
 		if (n > 4096)
@@ -468,7 +469,8 @@ fa_conf_load(struct fa_conf *c, const char *path)
 			rv = fa_conf_line(c, line, lineno);
 	}
 	if (rv == 0 && ferror(fp))
-		rv = fa_seterr(EX_CONFIG, "%s: read error", path);
+		rv = fa_seterr(fa_errnost(errno), "%s: %s", path,
+		    strerror(errno));
 	free(line);
 	fclose(fp);
 	return rv == 0 ? fa_conf_finish(c) : rv;

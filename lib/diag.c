@@ -1,4 +1,5 @@
 #include <err.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,18 @@
 
 static _Thread_local char msg[512];
 static _Thread_local int status = 1;
+
+int
+fa_errnost(int e)
+{
+	switch (e) {
+	case ENOENT: case EACCES: case EPERM: case ENOTDIR: case ELOOP:
+	case EISDIR: case ENAMETOOLONG: case EROFS: case ENXIO: case ENODEV:
+		return EX_CONFIG;
+	default:
+		return EX_TEMPFAIL;
+	}
+}
 
 /* Always returns -1, so lib code can say: return fa_seterr(...). */
 int

@@ -174,7 +174,7 @@ opensecret(const char *path, const char *what, struct stat *st)
 			return fa_seterr(EX_CONFIG, "%s %s is missing%s", what,
 			    path, strcmp(what, "key file") == 0 ?
 			    "; create one with: fa-vault keygen FILE" : "");
-		return fa_seterr(EX_CONFIG, "%s %s: %s", what, path,
+		return fa_seterr(fa_errnost(errno), "%s %s: %s", what, path,
 		    strerror(errno));
 	}
 	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
@@ -228,7 +228,13 @@ fa_readkey(const char *path, unsigned char key[FA_KEYLEN])
 		n = read(fd, key + got, FA_KEYLEN - got);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == -1) {
+			sodium_memzero(key, FA_KEYLEN);
+			close(fd);
+			return fa_seterr(fa_errnost(errno), "key file %s: %s",
+			    path, strerror(errno));
+		}
+		if (n == 0)
 			goto badsize;
 		got += n;
 	}

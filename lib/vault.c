@@ -315,8 +315,9 @@ closedbs(struct fa_vault *v)
 	v->env = NULL;
 }
 
-/* The group's news: who is master, whether this replica caught up. A
- * commit that no quorum acknowledged is reported in its own thread. */
+/* The environment's news: a panic; and the group's: who is master,
+ * whether this replica caught up. A commit that no quorum acknowledged
+ * is reported in its own thread. */
 static void
 event(DB_ENV *e, u_int32_t ev, void *info)
 {
@@ -340,6 +341,11 @@ event(DB_ENV *e, u_int32_t ev, void *info)
 		fa_vault_permfailed = 1;
 		break;
 	case DB_EVENT_PANIC:
+		/* Any failure Berkeley DB cannot go on from (a write, a
+		 * read, an mmap): as a failed fsync, the keeper goes. */
+		if (!fa_vault_syncfailed)
+			fa_vault_fatal = "the vault's environment failed "
+			    "(Berkeley DB panicked)";
 		fa_vault_syncfailed = 1;
 		break;
 	}
@@ -357,10 +363,8 @@ repsetup(struct fa_vault *v)
 	unsigned port;
 	int i, r;
 
-	e->app_private = v;
 	v->mastereid = DB_EID_INVALID;
-	if ((r = e->set_event_notify(e, event)) != 0 ||
-	    (r = e->rep_set_priority(e, (u_int32_t)rp->priority)) != 0 ||
+	if ((r = e->rep_set_priority(e, (u_int32_t)rp->priority)) != 0 ||
 	    (r = e->repmgr_set_ack_policy(e, rp->ackall ?
 	    DB_REPMGR_ACKS_ALL : DB_REPMGR_ACKS_QUORUM)) != 0 ||
 	    (r = e->rep_set_config(e, DB_REP_CONF_LEASE, 1)) != 0 ||
@@ -446,6 +450,9 @@ envopen(struct fa_vault *v)
 	e = v->env;
 	e->set_errcall(e, errcall);
 	e->set_msgcall(e, msgcall);
+	e->app_private = v;
+	if ((r = e->set_event_notify(e, event)) != 0)
+		goto fail;
 	/* Blocking locks: the one process in the environment never dies
 	 * holding one without the whole environment going with it. A cycle
 	 * is broken at once; a wait is bounded. */
@@ -499,7 +506,8 @@ lockvault(struct fa_vault *v)
 		return fa_seterr(EX_CONFIG, "vault_dir is too long");
 	if ((fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) == -1)
-		return fa_seterr(EX_CONFIG, "%s: %s", path, strerror(errno));
+		return fa_seterr(fa_errnost(errno), "%s: %s", path,
+		    strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		/* The holder writes its pid just after it locks. */
 		for (i = 0; i < 50; i++) {
