@@ -23,6 +23,7 @@
 #include "diag.h"
 #include "secmem.h"
 #include "vault.h"
+#include "verb.h"
 #include "../t/takeover.h"
 
 #define BATCH	1000
@@ -91,7 +92,7 @@ binding(DB_TXN *t, long i)
 	if ((r = fa_audit(&v, t, id, ten, "add", "ok", "magento=%s",
 	    host)) == 0 &&
 	    (r = fa_tokens_put(&v, t, id, 1, tok)) == 0 &&
-	    (r = fa_putjson(v.bindings, t, id, b)) == 0)
+	    (r = fa_binding_put(&v, t, id, b)) == 0)
 		r = fa_audit(&v, t, id, ten, "connect", "ok", "company \"%s\" "
 		    "(id %s, %s); was pending", cname, cid, sub);
 	json_decref(b);

@@ -1097,6 +1097,12 @@ main(int argc, char *argv[])
 	if (fa_vault_open(&vault, conf, FA_VAULT_CREATE) == -1)
 		fail(ready);
 	opened = 1;
+	/* A vault from before the kept counts is counted once, before
+	 * anyone else writes, by a keeper that may write it. */
+	if ((!vault.repl || vault.master) && fa_census_build(&vault) == -1) {
+		fa_vault_close(&vault);
+		fail(ready);
+	}
 	if ((lsock = listensock(conf)) == -1) {
 		fa_vault_close(&vault);
 		fail(ready);

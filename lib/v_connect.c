@@ -372,7 +372,7 @@ v_revoke_wipe(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	snprintf(detail, sizeof(detail), "was %s; provider: %s", was, up);
 	if ((r = fa_status_set(v, t, c, id, b, "disconnected", "disconnect",
 	    i < 3 ? "ok" : "partial", detail)) == 0)
-		r = fa_putjson(v->bindings, t, id, b);
+		r = fa_binding_put(v, t, id, b);
 out:
 	json_decref(b);
 	return r;
@@ -747,7 +747,7 @@ v_dash_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			json_object_set_new(s, name, json_string(val));
 	}
 	json_object_set_new(b, "updated", json_integer(fa_now()));
-	if ((r = fa_putjson(v->bindings, t, id, b)) == 0)
+	if ((r = fa_binding_put(v, t, id, b)) == 0)
 		r = fa_audit(v, t, id, tenant, "set", "ok", "%zu change%s", n,
 		    n == 1 ? "" : "s");
 out:

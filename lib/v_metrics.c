@@ -1,9 +1,9 @@
 /* v_metrics.c: what an operator watches (fa-vault metrics): the
  * vault's state in Prometheus's text format, version 0.0.4, and the
  * records it is made from that no other verb keeps: the sweep's last
- * run. Counters are meta records ("count:NAME"), added to in the
- * transactions that do what they count, so they survive restarts and
- * replicate (fa_count_bump, rules.c). */
+ * run. Nothing is scanned: counts are kept (verb.h, rules.c), the
+ * rest read from the heads of indexes and a few meta records. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,64 +55,99 @@ head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-struct scan {
-	json_t	*by;		/* "status\tendpoint" -> count */
-	json_t	*counts;	/* the bindings' counters added up */
-	int64_t	 now;
-	int64_t	 oldtok;	/* the oldest access token in use, age */
-	int64_t	 oldcache;	/* the oldest reference data, age */
-};
-
+/* The census (rules.c): bindings by status and endpoint, each kept as
+ * meta "census:STATUS\tENDPOINT", into by ("status\tendpoint" ->
+ * count; the default endpoint's name for ""). */
 static int
-bindingone(struct fa_vault *v, DB_TXN *t, struct scan *s, json_t *b)
-{
-	const char *st = fa_jstr(b, "status"), *key;
-	char k[160];
-	json_t *c;
-	int64_t at, n;
-
-	(void)t;
-	snprintf(k, sizeof(k), "%s\t%s", *st ? st : "pending",
-	    fa_binding_endpoint(v->conf, b, NULL));
-	n = json_integer_value(json_object_get(s->by, k));
-	json_object_set_new(s->by, k, json_integer(n + 1));
-	json_object_foreach(json_object_get(b, "counts"), key, c)
-		json_object_set_new(s->counts, key, json_integer(
-		    json_integer_value(json_object_get(s->counts, key)) +
-		    json_integer_value(c)));
-	if (strcmp(st, "connected") != 0)
-		return 0;
-	at = json_integer_value(json_object_get(b, "last_refresh"));
-	if (json_integer_value(json_object_get(b, "connected_at")) > at)
-		at = json_integer_value(json_object_get(b, "connected_at"));
-	if (at > 0 && s->now - at > s->oldtok)
-		s->oldtok = s->now - at;
-	at = json_integer_value(json_object_get(b, "fetched_at"));
-	if (at > 0 && s->now - at > s->oldcache)
-		s->oldcache = s->now - at;
-	return 0;
-}
-
-static int
-bindings(struct fa_vault *v, DB_TXN *t, struct scan *s)
+census(struct fa_vault *v, DB_TXN *t, json_t *by)
 {
 	DBC *cur;
 	DBT k, d;
-	json_t *b;
+	json_t *j;
+	char key[256], name[320];
+	const char *ep;
 	int r;
 
-	if ((r = v->bindings->cursor(v->bindings, t, &cur,
-	    DB_READ_COMMITTED)) != 0)
+	if ((r = v->meta->cursor(v->meta, t, &cur, DB_READ_COMMITTED)) != 0)
 		return r;
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	while ((r = cur->get(cur, &k, &d, DB_NEXT)) == 0)
-		if ((b = json_loadb(d.data, d.size, 0, NULL)) != NULL) {
-			bindingone(v, t, s, b);
-			json_decref(b);
+	k.data = "census:";
+	k.size = 7;
+	for (r = cur->get(cur, &k, &d, DB_SET_RANGE); r == 0 &&
+	    k.size >= 7 && memcmp(k.data, "census:", 7) == 0;
+	    r = cur->get(cur, &k, &d, DB_NEXT)) {
+		if (k.size >= sizeof(key) ||
+		    (j = json_loadb(d.data, d.size, 0, NULL)) == NULL)
+			continue;
+		memcpy(key, k.data, k.size);
+		key[k.size] = '\0';
+		if ((ep = strchr(key, '\t')) != NULL) {
+			snprintf(name, sizeof(name), "%.*s\t%s",
+			    (int)(ep - key - 7), key + 7, ep[1] ? ep + 1 :
+			    v->conf->default_endpoint);
+			json_object_set_new(by, name, json_integer(
+			    json_integer_value(json_object_get(by, name)) +
+			    json_integer_value(json_object_get(j, "n"))));
 		}
+		json_decref(j);
+	}
 	cur->close(cur);
 	return r == DB_NOTFOUND ? 0 : r;
+}
+
+/* The age of the reference data fetched longest ago (the index's first
+ * entry, "ix:cache:AT:ID"), or 0. */
+static int
+oldcache(struct fa_vault *v, DB_TXN *t, int64_t now, int64_t *age)
+{
+	DBC *cur;
+	DBT k, d;
+	char hex[17];
+	int r;
+
+	*age = 0;
+	if ((r = v->meta->cursor(v->meta, t, &cur, DB_READ_COMMITTED)) != 0)
+		return r;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = "ix:cache:";
+	k.size = 9;
+	if ((r = cur->get(cur, &k, &d, DB_SET_RANGE)) == 0 && k.size > 25 &&
+	    memcmp(k.data, "ix:cache:", 9) == 0) {
+		memcpy(hex, (char *)k.data + 9, 16);
+		hex[16] = '\0';
+		*age = now - (int64_t)strtoull(hex, NULL, 16);
+		if (*age < 0)
+			*age = 0;
+	}
+	cur->close(cur);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+/* The age of the access token that expires first of those in use (the
+ * due index's first binding; one that needs a reconnect is due never):
+ * since it was refreshed or connected. */
+static int
+oldtoken(struct fa_vault *v, DB_TXN *t, int64_t now, int64_t *age)
+{
+	char id[1][65];
+	json_t *b;
+	int64_t at;
+	int r, n;
+
+	*age = 0;
+	if ((r = fa_due_list(v, t, INT64_MAX - 1, id, 1, &n)) != 0 || n == 0)
+		return r;
+	if ((r = fa_getjson(v->bindings, t, id[0], &b, 0)) != 0)
+		return r == DB_NOTFOUND ? 0 : r;
+	at = json_integer_value(json_object_get(b, "last_refresh"));
+	if (json_integer_value(json_object_get(b, "connected_at")) > at)
+		at = json_integer_value(json_object_get(b, "connected_at"));
+	if (at > 0 && now > at)
+		*age = now - at;
+	json_decref(b);
+	return 0;
 }
 
 /* Every shared per-minute window (meta "rate:..."): what the last 60
@@ -170,22 +205,20 @@ windows(struct fa_vault *v, DB_TXN *t, FILE *f, int64_t now)
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
-/* A counter: the bindings' (s->counts), and what removed bindings had
- * counted (meta "count:NAME"). */
+/* A kept counter, meta "count:NAME". */
 static int
-counter(struct fa_vault *v, DB_TXN *t, struct scan *s, const char *name,
-    int64_t *n)
+counter(struct fa_vault *v, DB_TXN *t, const char *name, int64_t *n)
 {
 	char key[80];
 	json_t *j;
 	int r;
 
-	*n = json_integer_value(json_object_get(s->counts, name));
+	*n = 0;
 	snprintf(key, sizeof(key), "count:%s", name);
 	if ((r = fa_getjson(v->meta, t, key, &j, 0)) == DB_NOTFOUND)
 		return 0;
 	if (r == 0)
-		*n += json_integer_value(json_object_get(j, "n"));
+		*n = json_integer_value(json_object_get(j, "n"));
 	json_decref(j);
 	return r;
 }
@@ -198,36 +231,32 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		"temporary", "rate_limited", NULL };
 	static const char *const probes[] = { "ok", "needs_reconnect",
 		"failed", NULL };
-	struct scan s;
 	DB_BTREE_STAT *bs = NULL;
 	DB_LOG_STAT *ls = NULL;
-	char (*ids)[65] = NULL, name[64], *text = NULL;
+	char name[64], *text = NULL;
 	const char *key, *p;
 	size_t len = 0;
-	json_t *j = NULL, *n;
-	int64_t cnt;
+	json_t *j = NULL, *n, *by;
+	int64_t cnt, now = fa_now(), oldtok, oldc;
 	FILE *f;
 	int r, i, due = 0;
 
-	memset(&s, 0, sizeof(s));
-	s.now = fa_now();
-	if ((s.by = json_object()) == NULL ||
-	    (s.counts = json_object()) == NULL ||
-	    (ids = calloc(100000, sizeof(*ids))) == NULL ||
+	if ((by = json_object()) == NULL ||
 	    (f = open_memstream(&text, &len)) == NULL) {
-		json_decref(s.by);
-		free(ids);
+		json_decref(by);
 		return fa_seterr(1, "out of memory");
 	}
-	if ((r = bindings(v, t, &s)) != 0 ||
-	    (r = fa_due_list(v, t, s.now + v->conf->refresh_margin, ids,
-	    100000, &due)) != 0 ||
+	if ((r = census(v, t, by)) != 0 ||
+	    (r = fa_due_list(v, t, now + v->conf->refresh_margin, NULL,
+	    INT_MAX, &due)) != 0 ||
+	    (r = oldtoken(v, t, now, &oldtok)) != 0 ||
+	    (r = oldcache(v, t, now, &oldc)) != 0 ||
 	    (r = v->audit->stat(v->audit, t, &bs, DB_FAST_STAT)) != 0 ||
 	    (r = fa_getjson(v->meta, t, "sweep:last", &j, 0)) == -1 ||
 	    (r != 0 && r != DB_NOTFOUND))
 		goto out;
 	head(f, "fa_bindings", "gauge", "Bindings by status and endpoint.");
-	json_object_foreach(s.by, key, n) {
+	json_object_foreach(by, key, n) {
 		p = strchr(key, '\t');
 		fprintf(f, "fa_bindings{status=\"%.*s\",endpoint=\"",
 		    (int)(p - key), key);
@@ -238,7 +267,7 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    "outcome.");
 	for (i = 0; outcomes[i] != NULL; i++) {
 		snprintf(name, sizeof(name), "refresh:%s", outcomes[i]);
-		if ((r = counter(v, t, &s, name, &cnt)) != 0)
+		if ((r = counter(v, t, name, &cnt)) != 0)
 			goto out;
 		fprintf(f, "fa_refreshes_total{outcome=\"%s\"} %lld\n",
 		    outcomes[i], (long long)cnt);
@@ -247,7 +276,7 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    "--probe) by outcome.");
 	for (i = 0; probes[i] != NULL; i++) {
 		snprintf(name, sizeof(name), "probe:%s", probes[i]);
-		if ((r = counter(v, t, &s, name, &cnt)) != 0)
+		if ((r = counter(v, t, name, &cnt)) != 0)
 			goto out;
 		fprintf(f, "fa_probes_total{outcome=\"%s\"} %lld\n",
 		    probes[i], (long long)cnt);
@@ -256,14 +285,14 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    "(inside refresh_margin).");
 	fprintf(f, "fa_due_backlog %d\n", due);
 	head(f, "fa_oldest_access_token_age_seconds", "gauge", "Age of the "
-	    "oldest access token of a connected binding.");
+	    "access token in use that expires first.");
 	fprintf(f, "fa_oldest_access_token_age_seconds %lld\n",
-	    (long long)s.oldtok);
+	    (long long)oldtok);
 	head(f, "fa_oldest_reference_cache_age_seconds", "gauge", "Age of "
 	    "the oldest reference data of a connected binding.");
 	fprintf(f, "fa_oldest_reference_cache_age_seconds %lld\n",
-	    (long long)s.oldcache);
-	if ((r = windows(v, t, f, s.now)) != 0)
+	    (long long)oldc);
+	if ((r = windows(v, t, f, now)) != 0)
 		goto out;
 	head(f, "fa_sweep_last_start_timestamp_seconds", "gauge", "When the "
 	    "last refresh sweep started.");
@@ -279,14 +308,14 @@ v_metrics(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    (long long)json_integer_value(json_object_get(j, "failed")));
 	head(f, "fa_audit_records", "gauge", "Audit records kept.");
 	/* A recno database's fast count is of the records ever added. */
-	if ((r = counter(v, t, &s, "audit:removed", &cnt)) != 0)
+	if ((r = counter(v, t, "audit:removed", &cnt)) != 0)
 		goto out;
 	fprintf(f, "fa_audit_records %lld\n", (long long)bs->bt_nkeys -
 	    (long long)cnt);
 	head(f, "fa_keeper_uptime_seconds", "gauge", "Seconds since this "
 	    "site's keeper started.");
 	fprintf(f, "fa_keeper_uptime_seconds %lld\n",
-	    (long long)(s.now - v->started));
+	    (long long)(now - v->started));
 	head(f, "fa_replication_role", "gauge", "This site's role: 1 for the "
 	    "role it has.");
 	for (i = 0; i < 3; i++)
@@ -312,10 +341,8 @@ out:
 		    fa_seterr(1, "out of memory") : 0;
 	free(text);
 	free(bs);
-	free(ids);
 	json_decref(j);
-	json_decref(s.by);
-	json_decref(s.counts);
+	json_decref(by);
 	return r;
 }
 

@@ -163,7 +163,7 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	ver = (uint64_t)json_integer_value(json_object_get(b, "tokver"));
 	json_object_set_new(o, "tokver", json_integer((json_int_t)ver));
 	if ((tok = fa_secalloc(sizeof(*tok))) == NULL) {
-		r = fa_seterr(1, "out of secure memory");
+		r = fa_seterr(EX_TEMPFAIL, "out of secure memory");
 		goto out;
 	}
 	if ((r = fa_tokens_get(v, t, id, ver, tok, &h)) != 0) {
@@ -236,7 +236,7 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	}
 	json_object_set_new(b, "lease", json_pack("{s:i,s:s,s:I}", "pid",
 	    (int)c->pid, "site", site(v, c), "until", (json_int_t)(now + secs)));
-	if ((r = fa_putjson(v->bindings, t, id, b)) == 0) {
+	if ((r = fa_binding_put(v, t, id, b)) == 0) {
 		json_object_set_new(o, "state", json_string("leased"));
 		tokens_out(o, tok);
 	}
@@ -264,7 +264,7 @@ same(struct fa_vault *v, DB_TXN *t, const char *id, uint64_t ver,
 	int r;
 
 	if ((cur = fa_secalloc(sizeof(*cur))) == NULL)
-		return fa_seterr(1, "out of secure memory");
+		return fa_seterr(EX_TEMPFAIL, "out of secure memory");
 	if ((r = fa_tokens_get(v, t, id, ver, cur, &h)) == 0)
 		r = streq(cur->refresh, tok->refresh) &&
 		    streq(cur->access, tok->access);
@@ -304,7 +304,7 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		    "and rv");
 	if (rv == 0) {
 		if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
-			return fa_seterr(1, "out of secure memory");
+			return fa_seterr(EX_TEMPFAIL, "out of secure memory");
 		if (tokens_in(c->in, tok) == -1) {
 			fa_secfree(tok);
 			return -1;
@@ -362,11 +362,12 @@ v_refresh_finish(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	}
 	/* Counted for the metrics (v_metrics.c): a 429 is the only
 	 * failure that comes with a Retry-After. */
-	fa_count_bump(b, rv == 0 ? "refresh:ok" : rv == EX_NOPERM ?
-	    "refresh:needs_reconnect" : ra >= 0 ? "refresh:rate_limited" :
-	    "refresh:temporary");
 	if (r == 0)
-		r = fa_putjson(v->bindings, t, id, b);
+		r = fa_count_bump(v, t, rv == 0 ? "refresh:ok" :
+		    rv == EX_NOPERM ? "refresh:needs_reconnect" : ra >= 0 ?
+		    "refresh:rate_limited" : "refresh:temporary");
+	if (r == 0)
+		r = fa_binding_put(v, t, id, b);
 out:
 	fa_secfree(tok);
 	json_decref(b);
@@ -689,14 +690,14 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (mark) {
 		if ((r = fa_status_set(v, t, c, id, b, "needs_reconnect",
 		    "prefetch", outcome, detail)) == 0 &&
-		    (r = fa_putjson(v->bindings, t, id, b)) == 0 &&
+		    (r = fa_binding_put(v, t, id, b)) == 0 &&
 		    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 			r = 0;
 	} else if (i == 0 && cache != NULL) {
 		/* What the merchant's history shows: what came. The binding
 		 * keeps when, for the metrics' oldest reference data. */
 		json_object_set_new(b, "fetched_at", json_integer(fa_now()));
-		if ((r = fa_putjson(v->bindings, t, id, b)) == 0)
+		if ((r = fa_binding_put(v, t, id, b)) == 0)
 			r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch",
 			    outcome, "%zu categories, %zu bank accounts",
 			    json_array_size(json_object_get(cache,
@@ -775,15 +776,15 @@ v_probe_done(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_RMW)) != 0)
 		return r;
 	snprintf(name, sizeof(name), "probe:%s", outcome);
-	fa_count_bump(b, name);
-	if (i == 1 && strcmp(fa_jstr(b, "status"), "connected") == 0 &&
+	if ((r = fa_count_bump(v, t, name)) == 0 && i == 1 &&
+	    strcmp(fa_jstr(b, "status"), "connected") == 0 &&
 	    json_integer_value(json_object_get(b, "tokver")) == ver &&
 	    (r = fa_status_set(v, t, c, id, b, "needs_reconnect", "probe",
 	    "needs_reconnect", detail != NULL ? detail : "")) == 0 &&
 	    (r = fa_tokens_setdue(v, t, id, INT64_MAX)) == DB_NOTFOUND)
 		r = 0;
 	if (r == 0)
-		r = fa_putjson(v->bindings, t, id, b);
+		r = fa_binding_put(v, t, id, b);
 	json_decref(b);
 	return r;
 }

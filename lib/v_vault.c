@@ -367,7 +367,7 @@ v_binding_add(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    (json_int_t)fa_now(), "updated", (json_int_t)fa_now());
 	if (ep != NULL)
 		json_object_set_new(b, "endpoint", json_string(ep));
-	r = fa_putjson(v->bindings, t, id, b);
+	r = fa_binding_put(v, t, id, b);
 	json_decref(b);
 	if (r == 0)
 		r = fa_audit(v, t, id, tenant, "add", "ok", "magento=%s", host);
@@ -486,7 +486,7 @@ v_binding_set(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 			json_object_set_new(s, k + 9, json_string(val));
 	}
 	json_object_set_new(b, "updated", json_integer(fa_now()));
-	r = fa_putjson(v->bindings, t, id, b);
+	r = fa_binding_put(v, t, id, b);
 	if (r == 0)
 		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "set", "ok",
 		    "%zu change%s", n, n == 1 ? "" : "s");
@@ -505,8 +505,7 @@ v_binding_rm(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return -1;
 	if ((r = fa_binding_get(v, t, id, NULL, &b, DB_RMW)) != 0)
 		return r;
-	if ((r = fa_count_retire(v, t, b)) == 0)
-		r = fa_del(v->bindings, t, id);
+	r = fa_binding_del(v, t, id, b);
 	if (r == 0 && (r = fa_del(v->tokens, t, id)) == DB_NOTFOUND)
 		r = 0;
 	if (r == 0 && (r = fa_del(v->cache, t, id)) == DB_NOTFOUND)
@@ -655,7 +654,7 @@ store(struct fa_vault *v, DB_TXN *t, struct fa_call *c, json_t *bundle,
 	if ((r = fa_tokens_put(v, t, id, ver, tok)) == 0 &&
 	    (r = fa_status_set(v, t, c, id, b, "connected", reconnect ?
 	    "reconnect" : "connect", "ok", detail)) == 0)
-		r = fa_putjson(v->bindings, t, id, b);
+		r = fa_binding_put(v, t, id, b);
 	json_decref(b);
 	if (r == 0)
 		json_object_set_new(c->out, "binding", json_string(id));

@@ -66,6 +66,9 @@ dbfail(int r, const char *what)
 		    "needs recovery", dberr[0] ? ": " : "", dberr);
 	if (r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED)
 		return fa_seterr(EX_TEMPFAIL, "vault: %s: busy; try again", what);
+	if (r == ENOMEM)	/* a refresh's finish() tries again */
+		return fa_seterr(EX_TEMPFAIL, "vault: %s: %s; try again", what,
+		    db_strerror(r));
 	/* A master cut off from its group, or no master at all. */
 	if (r == DB_REP_LEASE_EXPIRED || r == DB_REP_UNAVAIL ||
 	    r == DB_REP_LOCKOUT || r == DB_REP_HANDLE_DEAD)
@@ -1029,7 +1032,8 @@ fa_tokens_setdue(struct fa_vault *v, DB_TXN *t, const char *binding,
 }
 
 /* Binding ids whose due time is at most `until`, in due order, through
- * the index: a sweep never reads the rest of the vault. */
+ * the index: a sweep never reads the rest of the vault. ids NULL: how
+ * many (the metrics' backlog). */
 int
 fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
     char (*ids)[65], int max, int *n)
@@ -1063,7 +1067,9 @@ fa_due_list(struct fa_vault *v, DB_TXN *t, int64_t until,
 		fa_tokhdr_decode(d.data, &h);
 		if (h.due_at > until)
 			break;
-		if (pk.size < 65) {
+		if (ids == NULL)
+			(*n)++;
+		else if (pk.size < 65) {
 			memcpy(ids[*n], pk.data, pk.size);
 			ids[(*n)++][pk.size] = '\0';
 		}

@@ -158,7 +158,8 @@ int	 fa_each_audit(struct fa_vault *, DB_TXN *, const char *binding,
  * stop there. */
 int	 fa_each_audit_back(struct fa_vault *, DB_TXN *, const char *binding,
 	    int (*fn)(const char *, size_t, void *), void *arg);
-/* Binding ids whose due time is at most `until`, in due order. */
+/* Binding ids whose due time is at most `until`, in due order; with
+ * ids NULL, only how many. */
 int	 fa_due_list(struct fa_vault *, DB_TXN *, int64_t until,
 	    char (*ids)[65], int max, int *n);
 

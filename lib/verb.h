@@ -102,11 +102,20 @@ struct fa_count {
 	json_t		*companies;	/* id -> name; the caller's object */
 };
 int	 fa_count_one(json_t *b, void *count);
-/* Counters for the metrics, kept in each binding's record ("counts",
- * so that no record all refreshes write is a hot spot): adds 1 to name
- * in b, which the caller puts. A binding removed hands its counts to
- * meta "count:NAME" (fa_count_retire); the metrics add all up. */
-void	 fa_count_bump(json_t *b, const char *name);
-int	 fa_count_retire(struct fa_vault *, DB_TXN *, json_t *b);
+/* The kept counts the metrics read (v_metrics.c), changed in the
+ * transactions that change what they count, so they survive restarts
+ * and replicate: meta "count:NAME" (refreshes, probes by outcome) and
+ * "census:STATUS\tENDPOINT" (bindings), and the index "ix:cache:AT:ID"
+ * (the connected bindings' reference data by its age). Every write of
+ * a binding goes through fa_binding_put, every removal fa_binding_del,
+ * which keep the census and the index. The meta pages these live on
+ * are written by each audited transaction already (its chain's mac). */
+int	 fa_count_add(struct fa_vault *, DB_TXN *, const char *key, int64_t);
+int	 fa_count_bump(struct fa_vault *, DB_TXN *, const char *name);
+int	 fa_binding_put(struct fa_vault *, DB_TXN *, const char *id, json_t *b);
+int	 fa_binding_del(struct fa_vault *, DB_TXN *, const char *id, json_t *b);
+/* Counts and indexes all, from the bindings, once: a vault from before
+ * the kept counts (no meta "census"); the keeper, at its start. */
+int	 fa_census_build(struct fa_vault *);
 
 #endif
