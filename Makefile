@@ -117,8 +117,8 @@ bench:
 	BIG=$(BIG) ./bench/run
 
 # The slowest tests first, so that prove -j2 ends on short ones.
-SLOWT = t/0610-repl-storm.t t/0600-repl.t t/0740-audit-retention.t \
-	t/0225-lease-finish.t
+SLOWT = t/0810-syscall-faults.t t/0610-repl-storm.t t/0600-repl.t \
+	t/0740-audit-retention.t t/0225-lease-finish.t t/0800-model.t
 TESTS = $(SLOWT) $(filter-out $(SLOWT),$(sort $(wildcard t/*.t)))
 
 check: deps
