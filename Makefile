@@ -130,7 +130,7 @@ check: deps
 
 # The full-depth runs: the models of t/model/ with larger budgets than
 # make check gives them (t/0800-model.t, FA_MODEL_FULL=1), and every k of
-# every system call of the write path failed (t/0810, FULL=1): about 40
+# every system call of the write path failed (t/0810, FULL=1): about 50
 # minutes.
 prove: deps
 	$(MAKE) all
