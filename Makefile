@@ -124,7 +124,7 @@ TESTS = $(SLOWT) $(filter-out $(SLOWT),$(sort $(wildcard t/*.t)))
 check: deps
 	$(MAKE) all
 	rm -f .fails
-	FA_FAILS=`pwd`/.fails prove -j2 $(TESTS) || ./t/fails .fails
+	FA_FAILS=`pwd`/.fails prove --timer -j2 $(TESTS) || ./t/fails .fails
 	$(MAKE) check-asan
 	$(MAKE) check-fuzz
 
@@ -156,7 +156,7 @@ check-asan: deps
 	ASAN_OPTIONS=log_path=`pwd`/.asan/log/asan \
 	LSAN_OPTIONS=suppressions=`pwd`/t/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=`pwd`/.asan/log/ubsan:print_stacktrace=1 \
-	FA_FAILS=`pwd`/.asan/fails prove -j2 $(TESTS) || \
+	FA_FAILS=`pwd`/.asan/fails prove --timer -j2 $(TESTS) || \
 	    ./t/fails .asan/fails .asan/log
 	@# Reports, not warnings ("Unable to get registers from thread"
 	@# when LeakSanitizer meets a thread that is going away).
