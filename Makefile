@@ -58,7 +58,7 @@ $(BIN): $(LIBOBJ) $(CLIOBJ) $(NETOBJ) lib/*.h
 cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o \
 	$(LIBOBJ) $(CLIOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ cgi-bin/fa-dashboard.c lib/cgi.o \
-	    $(LIBOBJ) $(CLIOBJ) lib/url.o $(CLILIBS)
+	    $(LIBOBJ) $(CLIOBJ) lib/url.o $(LDFLAGS) $(CGI_LIBS)
 
 t/rawdb: t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) \
@@ -149,7 +149,7 @@ check-asan: deps
 	cp t/rawdb.c t/auditgen.c t/procscan.c t/ratewin.c t/secmem.c t/victim.c \
 	    t/flip.c t/scfault.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
-	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' all
+	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' CGI_LIBS='$(CLIENT_LIBS)' all
 	@# A tenth of the million audit records of t/0740: as slow as the
 	@# sanitizers make it, the million is the plain run's.
 	FA_BUILD=`pwd`/.asan AUDITN=100000 \

@@ -58,9 +58,26 @@ verdict() {
 # ms US: microseconds as milliseconds, one decimal.
 ms() { div "$1" 1000 1; }
 # rss CMD...: runs CMD (stdout to $T/rss.out), prints its peak resident
-# set in KiB, from /usr/bin/time -v; a failure is reported.
+# set in KiB, from /usr/bin/time -v; a failure is reported. For
+# `env [-i] NAME=VALUE... CMD`, CMD's own: time goes after env's
+# arguments, since a process keeps its peak across exec(2), and env(1)
+# setting up its locale takes 1.5 MiB.
 rss() {
-	/usr/bin/time -v -o "$T/time.v" "$@" >"$T/rss.out" 2>"$T/rss.err" ||
+	if [ "$1" = env ]; then
+		_n=$# _t=
+		while [ "$_n" -gt 0 ]; do
+			case $_t$1 in env|-i|*=*) ;;
+			*) [ -n "$_t" ] || set -- "$@" /usr/bin/time -v -o \
+			    "$T/time.v"; _t=1 ;;
+			esac
+			set -- "$@" "$1"
+			shift
+			_n=$((_n - 1))
+		done
+	else
+		set -- /usr/bin/time -v -o "$T/time.v" "$@"
+	fi
+	"$@" >"$T/rss.out" 2>"$T/rss.err" ||
 	    { echo "bench: $* failed:" >&2; cat "$T/rss.err" >&2; return 1; }
 	sed -n 's/.*Maximum resident set size (kbytes): //p' "$T/time.v"
 }

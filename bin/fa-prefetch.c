@@ -105,6 +105,9 @@ token(const char *id, char *out, size_t outsz)
 		close(p[0]);
 		return -1;
 	}
+	/* libcurl loads while fa-refresh runs; a failure to load is
+	 * reported by the first request. */
+	(void)fa_http_load();
 	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
 		len += n;
 	close(p[0]);

@@ -871,37 +871,57 @@ housekeeping(void *arg)
 }
 
 static pthread_attr_t attr;
+static int idle, workers;		/* under connlock */
 
+/* Workers take turns: each waits in accept(2) and serves the connection
+ * it takes itself, so a request wakes one thread, not an acceptor and
+ * then a thread it makes. The last idle worker to take a connection
+ * starts another before it serves, so one always waits; more than
+ * SPARE idle ones stop. */
+#define SPARE	4
 static void *
-acceptor(void *arg)
+worker(void *arg)
 {
 	pthread_t th;
-	int fd;
+	int fd, more;
 
 	(void)arg;
 	for (;;) {
-		if ((fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-			if (errno == EINTR || errno == ECONNABORTED ||
-			    errno == EMFILE || errno == ENFILE)
-				continue;
-			break;
-		}
 		pthread_mutex_lock(&connlock);
+		if (idle >= SPARE) {
+			workers--;
+			pthread_mutex_unlock(&connlock);
+			return NULL;
+		}
+		idle++;
+		pthread_mutex_unlock(&connlock);
+		while ((fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) == -1 &&
+		    (errno == EINTR || errno == ECONNABORTED ||
+		    errno == EMFILE || errno == ENFILE))
+			;
+		pthread_mutex_lock(&connlock);
+		idle--;
+		if (fd == -1) {		/* the socket is shut: stopping */
+			workers--;
+			pthread_mutex_unlock(&connlock);
+			return NULL;
+		}
 		if (nconn >= MAXCONN) {
 			pthread_mutex_unlock(&connlock);
 			close(fd);
 			continue;
 		}
 		nconn++;
+		if ((more = idle == 0 && workers < MAXCONN))
+			workers++;
 		pthread_mutex_unlock(&connlock);
-		if (pthread_create(&th, &attr, conn, (void *)(intptr_t)fd) != 0) {
-			close(fd);
+		if (more && pthread_create(&th, &attr, worker, NULL) != 0) {
 			pthread_mutex_lock(&connlock);
-			nconn--;
+			workers--;
 			pthread_mutex_unlock(&connlock);
 		}
+		conn((void *)(intptr_t)fd);
 	}
-	return NULL;
 }
 
 static int
@@ -979,7 +999,7 @@ detach(void)
 	_exit((unsigned char)buf[0]);
 }
 
-/* -u USER: root makes what USER cannot (vault_dir, the socket's
+/* -u USER (a name or a uid): root makes what USER cannot (vault_dir, the socket's
  * directory), then becomes USER, with USER's group alone, for good. The
  * lock, the environment, the keys and the socket are all USER's. */
 static void
@@ -989,7 +1009,9 @@ become(const char *user, const struct fa_conf *c)
 	char dir[PATH_MAX], *slash;
 	gid_t gid;
 
-	if ((pw = getpwnam(user)) == NULL)
+	/* A name, or a uid (what a client that starts us knows). */
+	if ((pw = user[strspn(user, "0123456789")] == '\0' && *user != '\0' ?
+	    getpwuid((uid_t)strtoul(user, NULL, 10)) : getpwnam(user)) == NULL)
 		errx(EX_USAGE, "-u %s: no such user", user);
 	if (geteuid() != 0)
 		errx(EX_USAGE, "-u %s: only root can become another user", user);
@@ -1119,8 +1141,9 @@ main(int argc, char *argv[])
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
+	workers = 1;
 	if (pthread_create(&th, &attr, housekeeping, NULL) != 0 ||
-	    pthread_create(&th, &attr, acceptor, NULL) != 0) {
+	    pthread_create(&th, &attr, worker, NULL) != 0) {
 		fa_seterr(1, "cannot start a thread");
 		fa_vault_close(&vault);
 		fail(ready);

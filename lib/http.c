@@ -35,8 +35,8 @@ static struct {
 	void		(*slist_free_all)(struct curl_slist *);
 } c;
 
-static int
-load(void)
+int
+fa_http_load(void)
 {
 	static const char *names[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
 	size_t i;
@@ -231,7 +231,7 @@ fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 	struct fa_http *r;
 	int running = 0, still, left, ended;
 
-	if (load() == -1 || (m = c.multi_init()) == NULL) {
+	if (fa_http_load() == -1 || (m = c.multi_init()) == NULL) {
 		if (m == NULL && c.dl != NULL)
 			fa_seterr(1, "out of memory");
 		/* Nothing can be sent: each request carries the failure. */

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,8 +106,7 @@ static int
 startkeeper(const struct fa_conf *c)
 {
 	static int failed;
-	char path[PATH_MAX], msg[600], *env[16], *argv[6];
-	struct passwd *pw;
+	char path[PATH_MAX], msg[600], *env[16], *argv[6], uid[24];
 	struct stat st;
 	ssize_t n;
 	pid_t pid;
@@ -133,11 +131,9 @@ startkeeper(const struct fa_conf *c)
 	/* Root starts the keeper as the vault's owner, who holds the
 	 * keys: never a root keeper in a vault another user owns. */
 	if (geteuid() == 0 && st.st_uid != 0) {
-		if ((pw = getpwuid(st.st_uid)) == NULL)
-			return fa_seterr(EX_CONFIG, "%s: its owner (uid %ld) "
-			    "has no name", c->vault_dir, (long)st.st_uid);
+		snprintf(uid, sizeof(uid), "%lu", (unsigned long)st.st_uid);
 		argv[3] = "-u";
-		argv[4] = pw->pw_name;
+		argv[4] = uid;
 		argv[5] = NULL;
 	}
 	if (pipe2(p, O_CLOEXEC) == -1)
