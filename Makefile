@@ -116,16 +116,23 @@ bench:
 	$(MAKE) all $(BENCHBIN)
 	BIG=$(BIG) ./bench/run
 
-# The slowest tests first, so that prove -j2 ends on short ones.
+# The slowest tests first, so that prove -j ends on short ones.
 SLOWT = t/0810-syscall-faults.t t/0610-repl-storm.t t/0600-repl.t \
 	t/0740-audit-retention.t t/0225-lease-finish.t t/0800-model.t
 TESTS = $(SLOWT) $(filter-out $(SLOWT),$(sort $(wildcard t/*.t)))
 
+# The plain run waits on timers and children about as much as it
+# computes: the sanitizer copy and the fuzz targets build beside it.
 check: deps
 	$(MAKE) all
-	rm -f .fails
-	FA_FAILS=`pwd`/.fails prove --timer -j2 $(TESTS) || ./t/fails .fails
-	$(MAKE) check-asan
+	rm -f .fails .build.log .build.st
+	($(MAKE) asan $(FUZZ) >.build.log 2>&1; echo $$? >.build.st) & b=$$!; \
+	FA_FAILS=`pwd`/.fails prove --timer -j3 $(TESTS); r=$$?; wait $$b; \
+	[ "`cat .build.st`" = 0 ] || { tail -40 .build.log; \
+	    echo "check: the sanitizer or fuzz build failed (.build.log)"; \
+	    exit 1; }; \
+	[ $$r -eq 0 ] || ./t/fails .fails
+	$(MAKE) asan-run
 	$(MAKE) check-fuzz
 
 # The full-depth runs: the models of t/model/ with larger budgets than
@@ -143,6 +150,9 @@ prove: deps
 ASAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 check-asan: deps
+	$(MAKE) asan
+	$(MAKE) asan-run
+asan:
 	rm -rf .asan
 	mkdir -p .asan/t .asan/log
 	cp -R Makefile config.mk lib bin cgi-bin .asan/
@@ -150,6 +160,7 @@ check-asan: deps
 	    t/flip.c t/scfault.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
 	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' CGI_LIBS='$(CLIENT_LIBS)' all
+asan-run:
 	@# A tenth of the million audit records of t/0740: as slow as the
 	@# sanitizers make it, the million is the plain run's.
 	FA_BUILD=`pwd`/.asan AUDITN=100000 \
@@ -208,7 +219,7 @@ FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
 	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000 \
 	proto:300000
 FUZZTIME = 60
-FUZZOPT = -max_len=8192 -timeout=25
+FUZZOPT = -max_len=8192 -timeout=25	# and in fuzz/check
 
 $(FUZZOBJ): lib/*.c lib/*.h
 	@mkdir -p fuzz/obj
@@ -230,16 +241,7 @@ $(FUZZ): $(FUZZOBJ) lib/*.h
 	    -o $@ $@.c $(FUZZOBJ) $(SODIUM_LIBS) $(JANSSON_LIBS) $(DB_LIBS)
 
 check-fuzz: deps $(FUZZ)
-	@mkdir -p fuzz/scratch; fail=0; for tr in $(FUZZRUNS); do \
-	    t=$${tr%%:*}; d=`mktemp -d "$${TMPDIR:-/tmp}/fa-fuzz.XXXXXX"`; \
-	    mkdir $$d/corpus; cp fuzz/corpus/$$t/* $$d/corpus/; \
-	    dict=; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
-	    if ./fuzz/$$t -seed=1 -runs=$${tr#*:} $(FUZZOPT) $$dict \
-	        -artifact_prefix=fuzz/scratch/$$t- $$d/corpus >$$d/log 2>&1; \
-	    then echo "fuzz/$$t: `grep '^Done' $$d/log`"; \
-	    else tail -60 $$d/log; fail=1; \
-	        echo "check-fuzz: fuzz/$$t failed; input in fuzz/scratch/"; fi; \
-	    rm -rf $$d; done; exit $$fail
+	./fuzz/check $(FUZZRUNS)
 
 fuzz: $(FUZZ)
 	@fail=0; for t in $(FUZZ); do t=`basename $$t`; \
@@ -259,4 +261,4 @@ clean:
 	rm -f $(KEEPER) $(BIN) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
 	rm -rf $(FUZZ) fuzz/obj
 
-.PHONY: all deps check check-asan demo bench install uninstall clean
+.PHONY: all deps check check-asan asan asan-run demo bench install uninstall clean

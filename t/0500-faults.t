@@ -26,6 +26,9 @@
 
 SEED=${FA_FAULT_SEED:-500}
 ROUNDS=${FA_FAULT_ROUNDS:-15}
+# Under the sanitizers, ten rounds a phase: one for each kind of fault,
+# which the plan below gives each in turn.
+[ "$B" != "$TOP" ] && ROUNDS=${FA_FAULT_ROUNDS:-10}
 NB=10
 R=$T/round
 KINDS="500 502 503 429 timeout truncated malformed html huge reset"

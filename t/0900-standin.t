@@ -4,6 +4,10 @@
 # so this pins what they rely on.  Needs sh, curl, jq, python3.
 
 here=$(cd "$(dirname "$0")" && pwd)
+if [ -n "${FA_BUILD:-}" ]; then	# make check-asan: no C code runs here
+	echo "1..0 # SKIP the stand-in alone; the plain run tested it"
+	exit 0
+fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/fa-standin.XXXXXX") || exit 1
 pid=
 cleanup() {
