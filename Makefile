@@ -167,7 +167,7 @@ asan-run:
 	ASAN_OPTIONS=log_path=`pwd`/.asan/log/asan \
 	LSAN_OPTIONS=suppressions=`pwd`/t/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=log_path=`pwd`/.asan/log/ubsan:print_stacktrace=1 \
-	FA_FAILS=`pwd`/.asan/fails prove --timer -j2 $(TESTS) || \
+	FA_FAILS=`pwd`/.asan/fails prove --timer -j3 $(TESTS) || \
 	    ./t/fails .asan/fails .asan/log
 	@# Reports, not warnings ("Unable to get registers from thread"
 	@# when LeakSanitizer meets a thread that is going away).
@@ -215,8 +215,8 @@ FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
 	fuzz/obj/seal.o fuzz/obj/url.o fuzz/obj/http.o fuzz/obj/oauth.o \
 	fuzz/obj/cgi.o fuzz/obj/proto.o fuzz/obj/exec.o fuzz/obj/vault.o
-FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:60000 \
-	fadoc:30000 conf:500000 seal:900000 http:150000 bundle:150000 \
+FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:30000 \
+	fadoc:30000 conf:500000 seal:450000 http:80000 bundle:150000 \
 	proto:300000
 FUZZTIME = 60
 FUZZOPT = -max_len=8192 -timeout=25	# and in fuzz/check

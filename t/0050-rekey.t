@@ -56,8 +56,8 @@ done
 ok $? "half-way state: records under both keys"
 expect 0 "verify passes half-way" fa-vault verify
 fa-vault token b1 | jq -r .access_token >"$T/a1"
-fa-vault token b99 | jq -r .access_token >"$T/a99"
-[ "$(cat "$T/a1") $(cat "$T/a99")" = "ACC-1 ACC-99" ]
+fa-vault token b$N | jq -r .access_token >"$T/aN"
+[ "$(cat "$T/a1") $(cat "$T/aN")" = "ACC-1 ACC-$N" ]
 ok $? "records under either key open half-way"
 bundle b2 NEWACC-2 NEWREF-2 1001 acme | fa-vault store
 [ "$(keyof b2)" = "$newid" ]; ok $? "writes half-way seal with the new key"
