@@ -202,7 +202,7 @@ uninstall:
 
 # libFuzzer targets, one for each parser of untrusted input (fuzz/*.c),
 # linked with their own instrumented copy of lib/ in fuzz/obj.
-# check-fuzz: a fixed seed and number of runs (target:runs, about 5 s
+# check-fuzz: a fixed seed and number of runs (target:runs, a few s
 # each) over a copy of the committed corpus fuzz/corpus/TARGET.
 # fuzz: FUZZTIME seconds each (a minute: ten minutes for the ten
 # targets); new inputs go to fuzz/scratch/TARGET.
@@ -215,9 +215,9 @@ FUZZ = fuzz/query fuzz/cookie fuzz/link fuzz/token fuzz/fadoc fuzz/conf \
 FUZZOBJ = fuzz/obj/diag.o fuzz/obj/secmem.o fuzz/obj/conf.o \
 	fuzz/obj/seal.o fuzz/obj/url.o fuzz/obj/http.o fuzz/obj/oauth.o \
 	fuzz/obj/cgi.o fuzz/obj/proto.o fuzz/obj/exec.o fuzz/obj/vault.o
-FUZZRUNS = query:600000 cookie:1500000 link:1000000 token:30000 \
-	fadoc:30000 conf:500000 seal:450000 http:80000 bundle:150000 \
-	proto:300000
+FUZZRUNS = query:300000 cookie:750000 link:500000 token:30000 \
+	fadoc:15000 conf:250000 seal:450000 http:80000 bundle:80000 \
+	proto:150000
 FUZZTIME = 60
 FUZZOPT = -max_len=8192 -timeout=25	# and in fuzz/check
 

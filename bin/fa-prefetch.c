@@ -5,6 +5,8 @@
  * shared rate windows. */
 #include <sys/wait.h>
 
+#include <pthread.h>
+
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -105,9 +107,6 @@ token(const char *id, char *out, size_t outsz)
 		close(p[0]);
 		return -1;
 	}
-	/* libcurl loads while fa-refresh runs; a failure to load is
-	 * reported by the first request. */
-	(void)fa_http_load();
 	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
 		len += n;
 	close(p[0]);
@@ -403,31 +402,32 @@ static int
 one(const char *id, json_t **cache)
 {
 	struct bind x;
-	const struct fa_endpoint *e;
-	char *tok;
-	int rv;
+	const struct fa_endpoint *e = NULL;
+	char *tok = NULL;
+	pthread_t loader;
+	int rv = 0, got = -1, loading;
 
 	memset(&x, 0, sizeof(x));
 	x.id = id;
+	/* libcurl (tens of ms) loads while we ask the keeper and
+	 * fa-refresh for the token; joined before the first request. */
+	loading = pthread_create(&loader, NULL, fa_http_preload, NULL) == 0;
 	if (look(&x, 0) == -1)
-		return fa_errstatus();
-	if (!x.connected) {
-		fa_seterr(EX_NOPERM, "%s is not connected", id);
-		return EX_NOPERM;
-	}
-	if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL) {
-		fa_seterr(EX_CONFIG, "%s: endpoint %s is not defined", id,
-		    x.endpoint);
-		return EX_CONFIG;
-	}
-	if ((tok = fa_secalloc(FA_TOKLEN + 2)) == NULL) {
-		fa_seterr(1, "out of secure memory");
-		return 1;
-	}
-	if ((rv = token(id, tok, FA_TOKLEN + 2)) == -1)
 		rv = fa_errstatus();
+	else if (!x.connected)
+		rv = fa_seterr(EX_NOPERM, "%s is not connected", id);
+	else if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL)
+		rv = fa_seterr(EX_CONFIG, "%s: endpoint %s is not defined", id,
+		    x.endpoint);
+	else if ((tok = fa_secalloc(FA_TOKLEN + 2)) == NULL)
+		rv = fa_seterr(1, "out of secure memory");
 	else
-		rv = fetch(&x, e, tok);
+		got = token(id, tok, FA_TOKLEN + 2);
+	if (loading)
+		pthread_join(loader, NULL);
+	if (rv == -1)
+		return fa_errstatus();
+	rv = got == -1 ? fa_errstatus() : fetch(&x, e, tok);
 	fa_secfree(tok);
 	if (rv == 0) {
 		if (record(&x, "ok", "reference data cached") == -1) {

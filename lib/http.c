@@ -35,8 +35,9 @@ static struct {
 	void		(*slist_free_all)(struct curl_slist *);
 } c;
 
-int
-fa_http_load(void)
+/* quiet: sets no error (a thread of its own may load). */
+static int
+load(int quiet)
 {
 	static const char *names[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
 	size_t i;
@@ -46,7 +47,8 @@ fa_http_load(void)
 	for (i = 0; i < sizeof(names) / sizeof(names[0]) && c.dl == NULL; i++)
 		c.dl = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
 	if (c.dl == NULL)
-		return fa_seterr(1, "cannot load libcurl: %s", dlerror());
+		return quiet ? -1 : fa_seterr(1, "cannot load libcurl: %s",
+		    dlerror());
 #define SYM(f, n) if ((*(void **)&c.f = dlsym(c.dl, n)) == NULL) goto bad
 	SYM(global_init, "curl_global_init");
 	SYM(easy_init, "curl_easy_init");
@@ -65,12 +67,22 @@ fa_http_load(void)
 	SYM(slist_free_all, "curl_slist_free_all");
 #undef SYM
 	if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return fa_seterr(1, "libcurl failed to initialise");
+		return quiet ? -1 : fa_seterr(1, "libcurl failed to "
+		    "initialise");
 	return 0;
 bad:
 	dlclose(c.dl);
 	c.dl = NULL;
-	return fa_seterr(1, "libcurl lacks a function fa needs");
+	return quiet ? -1 : fa_seterr(1, "libcurl lacks a function fa "
+	    "needs");
+}
+
+void *
+fa_http_preload(void *arg)
+{
+	(void)arg;
+	(void)load(1);
+	return NULL;
 }
 
 size_t
@@ -231,7 +243,7 @@ fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 	struct fa_http *r;
 	int running = 0, still, left, ended;
 
-	if (fa_http_load() == -1 || (m = c.multi_init()) == NULL) {
+	if (load(0) == -1 || (m = c.multi_init()) == NULL) {
 		if (m == NULL && c.dl != NULL)
 			fa_seterr(1, "out of memory");
 		/* Nothing can be sent: each request carries the failure. */

@@ -54,10 +54,11 @@ int	 fa_http_run(struct fa_http *r, int n, int parallel);
 void	 fa_http_stream(int parallel, struct fa_http *(*next)(void *),
 	    void (*done)(struct fa_http *, void *), void *arg);
 void	 fa_http_free(struct fa_http *);
-/* Loads libcurl now, not at the first request: a program that waits
- * for something else first can load it meanwhile. 0, or -1 with the
- * reason set. */
-int	 fa_http_load(void);
+/* Loads libcurl now, not at the first request, as a thread's start
+ * routine: a program that waits for something else first loads it
+ * meanwhile, then joins the thread before its first request. A failure
+ * is reported by that request. */
+void	*fa_http_preload(void *);
 /* libcurl's callbacks, arg a struct fa_http: a body chunk (bounded by
  * max) and one header line (Content-Type, Link, Retry-After,
  * X-Total-Count kept). Here for fuzz/http. */

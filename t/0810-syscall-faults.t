@@ -38,8 +38,8 @@
 # (openat: the files a keeper opens as it starts, /dev/null as it
 # detaches, the log as it goes), and of write, pwrite64 and mmap the
 # first three, the last three and every k a stride keeps to about MAXK
-# (16) runs: about 120 runs, 3 minutes; make check-asan, every call
-# strided to MAXK 4: about 40 runs. FULL=1 (make prove): every k of every call, some 1100 runs
+# (10) runs: about 100 runs, 2 minutes; make check-asan, every call
+# strided to MAXK 3: about 35 runs. FULL=1 (make prove): every k of every call, some 1100 runs
 # (write has a thousand, most of them the regions' zero fill), about 30
 # minutes. SCFAULT="openat:20 pwrite64:3" runs only those
 # ("fdatasync:all": every k of fdatasync), SCFAULT_ALSO=CALL:K:ERRNO
@@ -49,12 +49,12 @@
 noleakcheck
 
 CALLS="write pwrite64 fdatasync fsync openat rename ftruncate mmap"
-MAXK=${MAXK:-16}
+MAXK=${MAXK:-10}
 # make check-asan: the sanitizers look at the error paths the plain run
 # went through, on a quarter of the runs (every call strided).
 STRIDED="write pwrite64 mmap"
 if [ "$B" != "$TOP" ] && [ -z "${FULL:-}" ]; then
-	MAXK=4 STRIDED="$CALLS"
+	MAXK=3 STRIDED="$CALLS"
 fi
 # errno CALL: the number (Linux's) and name of the error it is failed
 # with; ERR_CALL=NUMBER (ERR_pwrite64=5) chooses another.

@@ -143,12 +143,14 @@ scanlive(void)
 static int
 connector(void)
 {
+	enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
 	struct sockaddr_nl sa;
-	struct __attribute__((packed)) {
-		struct nlmsghdr		nl;
-		struct cn_msg		cn;
-		enum proc_cn_mcast_op	op;
+	union {
+		struct nlmsghdr	nl;
+		char		b[NLMSG_SPACE(sizeof(struct cn_msg) +
+				    sizeof(op))];
 	} m;
+	struct cn_msg *cn = NLMSG_DATA(&m.nl);
 	int s;
 
 	if ((s = socket(PF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
@@ -158,15 +160,15 @@ connector(void)
 	sa.nl_family = AF_NETLINK;
 	sa.nl_groups = CN_IDX_PROC;
 	memset(&m, 0, sizeof(m));
-	m.nl.nlmsg_len = sizeof(m);
+	m.nl.nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(op));
 	m.nl.nlmsg_type = NLMSG_DONE;
 	m.nl.nlmsg_pid = (unsigned)getpid();
-	m.cn.id.idx = CN_IDX_PROC;
-	m.cn.id.val = CN_VAL_PROC;
-	m.cn.len = sizeof(m.op);
-	m.op = PROC_CN_MCAST_LISTEN;
+	cn->id.idx = CN_IDX_PROC;
+	cn->id.val = CN_VAL_PROC;
+	cn->len = sizeof(op);
+	memcpy(cn->data, &op, sizeof(op));
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    send(s, &m, sizeof(m), 0) == -1) {
+	    send(s, &m, m.nl.nlmsg_len, 0) == -1) {
 		close(s);
 		return -1;
 	}
@@ -188,7 +190,7 @@ main(int argc, char *argv[])
 	static char ev[1 << 16];
 	struct timespec ms = { 0, 3000000 };
 	struct nlmsghdr *h;
-	struct proc_event *pe;
+	struct proc_event pe;
 	struct pollfd pfd;
 	char pid[16];
 	ssize_t n;
@@ -213,14 +215,15 @@ main(int argc, char *argv[])
 		while ((n = recv(pfd.fd, ev, sizeof(ev), MSG_DONTWAIT)) > 0)
 			for (h = (struct nlmsghdr *)ev; NLMSG_OK(h, n);
 			    h = NLMSG_NEXT(h, n)) {
-				pe = (struct proc_event *)((struct cn_msg *)
-				    NLMSG_DATA(h))->data;
-				if (pe->what != PROC_EVENT_EXEC)
+				/* 4-aligned in the message: copied. */
+				memcpy(&pe, ((struct cn_msg *)
+				    NLMSG_DATA(h))->data, sizeof(pe));
+				if (pe.what != PROC_EVENT_EXEC)
 					continue;
 				snprintf(pid, sizeof(pid), "%d",
-				    (int)pe->event_data.exec.process_tgid);
+				    (int)pe.event_data.exec.process_tgid);
 				if (record(pid))
-					addlive(pe->event_data.exec.process_tgid);
+					addlive(pe.event_data.exec.process_tgid);
 			}
 		if (n == -1 && errno == ENOBUFS)	/* events lost */
 			scanall();
