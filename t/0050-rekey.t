@@ -6,10 +6,12 @@
 
 mkvault >/dev/null 2>&1
 fa-vault tenant add acme
-# Under the sanitizers (make check-asan), fewer records and kills: the
-# code paths are the same, and each costs several times as much there.
-N=150 KILLS=6
-[ "$B" != "$TOP" ] && N=40 KILLS=3
+# Under the sanitizers (make check-asan), fewer records and kills, and
+# fewer records put back by hand (each rawdb stops the keeper and the
+# next client starts it): the code paths are the same, and each costs
+# several times as much there.
+N=150 KILLS=6 OLD="1 2 3 4 5 6 7 8 9 10"
+[ "$B" != "$TOP" ] && N=40 KILLS=3 OLD="1 2 3"
 i=1
 while [ $i -le $N ]; do
 	fa-vault add -t acme b$i magento=s$i.example &&
@@ -20,7 +22,7 @@ ok $(( i <= N )) "$N bindings stored"
 
 keyof() { fa-vault show "$1" | jq -r .token.key; }
 oldid=$(keyof b1)
-for i in 1 2 3 4 5 6 7 8 9 10; do rawdb "$FA_CONFIG" tokens get b$i >"$T/old.$i"; done
+for i in $OLD; do rawdb "$FA_CONFIG" tokens get b$i >"$T/old.$i"; done
 
 fa-vault keygen "$T/new.key"
 expect 0 "rekey" fa-vault rekey "$T/new.key"
@@ -44,15 +46,16 @@ expect 78 "rekey refuses a loose new key" fa-vault rekey "$T/new.key"
 chmod 400 "$T/new.key"
 
 # The state a crash halfway leaves: the rekey mark, the old key still in
-# master_key_file, ten records under the old key and the rest under the new.
+# master_key_file, the first records ($OLD) under the old key and the rest
+# under the new.
 cp "$T/master.key.old" "$T/k"; rm -f "$T/master.key"; mv "$T/k" "$T/master.key"
 mark=$(printf '{"file":"%s","id":"%s","old":"%s"}' "$T/new.key" "$newid" \
     "$oldid" | od -An -tx1 | tr -d ' \n')
 rawdb "$FA_CONFIG" meta put rekey "$mark"
-for i in 1 2 3 4 5 6 7 8 9 10; do
+for i in $OLD; do
 	rawdb "$FA_CONFIG" tokens put b$i "$(cat "$T/old.$i")"
 done
-[ "$(keyof b1)" = "$oldid" ] && [ "$(keyof b11)" = "$newid" ]
+[ "$(keyof b1)" = "$oldid" ] && [ "$(keyof b$N)" = "$newid" ]
 ok $? "half-way state: records under both keys"
 expect 0 "verify passes half-way" fa-vault verify
 fa-vault token b1 | jq -r .access_token >"$T/a1"
