@@ -130,7 +130,7 @@ check: deps
 	FA_FAILS=`pwd`/.fails prove --timer -j3 $(TESTS); r=$$?; wait $$b; \
 	[ "`cat .build.st`" = 0 ] || { tail -40 .build.log; \
 	    echo "check: the sanitizer or fuzz build failed (.build.log)"; \
-	    exit 1; }; \
+	    [ $$r -eq 0 ] || ./t/fails .fails; exit 1; }; \
 	[ $$r -eq 0 ] || ./t/fails .fails
 	$(MAKE) asan-run
 	$(MAKE) check-fuzz

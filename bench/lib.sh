@@ -77,6 +77,7 @@ rss() {
 	else
 		set -- /usr/bin/time -v -o "$T/time.v" "$@"
 	fi
+	rm -f "$T/time.v"
 	"$@" >"$T/rss.out" 2>"$T/rss.err" ||
 	    { echo "bench: $* failed:" >&2; cat "$T/rss.err" >&2; return 1; }
 	sed -n 's/.*Maximum resident set size (kbytes): //p' "$T/time.v"

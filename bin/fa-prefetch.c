@@ -413,7 +413,7 @@ one(const char *id, json_t **cache)
 	 * fa-refresh for the token; joined before the first request. */
 	loading = pthread_create(&loader, NULL, fa_http_preload, NULL) == 0;
 	if (look(&x, 0) == -1)
-		rv = fa_errstatus();
+		rv = -1;
 	else if (!x.connected)
 		rv = fa_seterr(EX_NOPERM, "%s is not connected", id);
 	else if ((e = fa_conf_endpoint(&conf, x.endpoint)) == NULL)

@@ -895,10 +895,12 @@ worker(void *arg)
 		}
 		idle++;
 		pthread_mutex_unlock(&connlock);
+		/* Out of descriptors or memory: a pause, not a spin. Only a
+		 * socket shut by stop() ends the wait (EINVAL). */
 		while ((fd = accept4(lsock, NULL, NULL, SOCK_CLOEXEC)) == -1 &&
-		    (errno == EINTR || errno == ECONNABORTED ||
-		    errno == EMFILE || errno == ENFILE))
-			;
+		    errno != EINVAL && errno != EBADF)
+			if (errno != EINTR && errno != ECONNABORTED)
+				(void)poll(NULL, 0, 10);
 		pthread_mutex_lock(&connlock);
 		idle--;
 		if (fd == -1) {		/* the socket is shut: stopping */
@@ -915,10 +917,15 @@ worker(void *arg)
 		if ((more = idle == 0 && workers < MAXCONN))
 			workers++;
 		pthread_mutex_unlock(&connlock);
+		/* No other worker: this connection is refused rather than
+		 * served while none waits in accept. */
 		if (more && pthread_create(&th, &attr, worker, NULL) != 0) {
 			pthread_mutex_lock(&connlock);
 			workers--;
+			nconn--;
 			pthread_mutex_unlock(&connlock);
+			close(fd);
+			continue;
 		}
 		conn((void *)(intptr_t)fd);
 	}
@@ -1007,11 +1014,19 @@ become(const char *user, const struct fa_conf *c)
 {
 	struct passwd *pw;
 	char dir[PATH_MAX], *slash;
+	unsigned long v;
 	gid_t gid;
 
 	/* A name, or a uid (what a client that starts us knows). */
-	if ((pw = user[strspn(user, "0123456789")] == '\0' && *user != '\0' ?
-	    getpwuid((uid_t)strtoul(user, NULL, 10)) : getpwnam(user)) == NULL)
+	if (*user != '\0' && user[strspn(user, "0123456789")] == '\0') {
+		errno = 0;
+		v = strtoul(user, NULL, 10);
+		if (errno != 0 || (uid_t)v != v || (uid_t)v == (uid_t)-1)
+			errx(EX_USAGE, "-u %s: no such user", user);
+		pw = getpwuid((uid_t)v);
+	} else
+		pw = getpwnam(user);
+	if (pw == NULL)
 		errx(EX_USAGE, "-u %s: no such user", user);
 	if (geteuid() != 0)
 		errx(EX_USAGE, "-u %s: only root can become another user", user);

@@ -66,9 +66,12 @@ load(int quiet)
 	SYM(slist_append, "curl_slist_append");
 	SYM(slist_free_all, "curl_slist_free_all");
 #undef SYM
-	if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (c.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		dlclose(c.dl);
+		c.dl = NULL;
 		return quiet ? -1 : fa_seterr(1, "libcurl failed to "
 		    "initialise");
+	}
 	return 0;
 bad:
 	dlclose(c.dl);

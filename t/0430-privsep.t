@@ -12,6 +12,11 @@ privsep
 # Root's first request started the keeper as the vault's owner.
 k=$(cat "$T/vault/lock")
 [ "$(ps -o user= -p "$k")" = $VU ]; ok $? "the keeper runs as $VU (fa-vaultd -u)"
+pgrep -x fa-vaultd -a | grep -q -- "-u $(id -u $VU)\$"
+ok $? "root started it with $VU's uid, not a name it had to look up"
+# A uid past uid_t wraps to root if read carelessly: 2^32 is not uid 0.
+expect 64 "-u 4294967296 is no user" fa-vaultd -f -u 4294967296 -c "$FA_CONFIG"
+like "$T/err" "no such user" "and says so"
 [ -z "$(find "$T/vault" ! -user $VU)" ]; ok $? "every vault file is $VU's"
 diag "$T/privsep.err"
 [ "$(stat -c '%a %U %G' "$T/run")" = "750 $VU $VU" ]; ok $? "the socket's directory: 0750, $VU's group"

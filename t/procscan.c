@@ -2,9 +2,10 @@
  * every fa process it sees (comm "fa-*") in LOG, until process PID (the
  * test) is gone. As root it hears of each exec(2) from the kernel's
  * process connector and reads the new process at once, then looks at
- * the fa processes it knows every three milliseconds or so; a scan of
- * all of /proc that often took a fifth of a CPU for each test running.
- * Elsewhere, or when the kernel drops events, it scans /proc. */
+ * the fa processes it knows every three milliseconds or so, and all of
+ * /proc every tenth of a second; a scan of all of /proc every three
+ * milliseconds took a fifth of a CPU for each test running. Elsewhere,
+ * or when the kernel drops events, it scans /proc. */
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
@@ -191,11 +192,12 @@ main(int argc, char *argv[])
 	struct timespec ms = { 0, 3000000 };
 	struct nlmsghdr *h;
 	struct proc_event pe;
+	struct cn_msg *cn;
 	struct pollfd pfd;
 	char pid[16];
 	ssize_t n;
 	pid_t test;
-	long last = 0;
+	long last = 0, full;
 
 	if (argc != 3 || (test = atoi(argv[2])) <= 0)
 		errx(64, "usage: procscan log pid");
@@ -210,14 +212,21 @@ main(int argc, char *argv[])
 	}
 	pfd.events = POLLIN;
 	scanall();		/* what ran before we listened */
+	full = msnow();
 	while (kill(test, 0) == 0) {
 		(void)poll(&pfd, 1, 3);
 		while ((n = recv(pfd.fd, ev, sizeof(ev), MSG_DONTWAIT)) > 0)
 			for (h = (struct nlmsghdr *)ev; NLMSG_OK(h, n);
 			    h = NLMSG_NEXT(h, n)) {
+				cn = NLMSG_DATA(h);
+				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*cn)) ||
+				    h->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) +
+				    cn->len))
+					continue;
 				/* 4-aligned in the message: copied. */
-				memcpy(&pe, ((struct cn_msg *)
-				    NLMSG_DATA(h))->data, sizeof(pe));
+				memset(&pe, 0, sizeof(pe));
+				memcpy(&pe, cn->data, cn->len < sizeof(pe) ?
+				    cn->len : sizeof(pe));
 				if (pe.what != PROC_EVENT_EXEC)
 					continue;
 				snprintf(pid, sizeof(pid), "%d",
@@ -225,8 +234,13 @@ main(int argc, char *argv[])
 				if (record(pid))
 					addlive(pe.event_data.exec.process_tgid);
 			}
-		if (n == -1 && errno == ENOBUFS)	/* events lost */
+		/* Events lost; or none coming (a kernel that ignores us
+		 * in a container), and a fork without exec: all of /proc
+		 * now and then. */
+		if ((n == -1 && errno == ENOBUFS) || msnow() - full >= 100) {
 			scanall();
+			full = msnow();
+		}
 		if (msnow() - last >= 3) {
 			scanlive();
 			last = msnow();
