@@ -12,8 +12,9 @@ CLIOBJ = lib/vaultc.o
 NETOBJ = lib/url.o lib/http.o lib/oauth.o
 CGI = cgi-bin/fa-dashboard
 KEEPER = bin/fa-vaultd
-BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh bin/fa-revoke \
-	bin/fa-prefetch
+BIN = bin/fa-vault bin/fa-authurl bin/fa-exchange bin/fa-refresh-full \
+	bin/fa-revoke bin/fa-prefetch
+FRONT = bin/fa-refresh
 MAN1 = man/fa-vault.1 man/fa-authurl.1 man/fa-exchange.1 man/fa-refresh.1 \
 	man/fa-revoke.1 man/fa-prefetch.1
 MAN5 = man/fa.conf.5
@@ -27,7 +28,7 @@ DEBS = libcurl4-openssl-dev libsodium-dev libdb5.3-dev db5.3-util \
 	chromium nodejs clang libclang-rt-14-dev strace procps prometheus \
 	prometheus-node-exporter spin
 
-all: $(KEEPER) $(BIN) $(CGI) $(TESTBIN)
+all: $(KEEPER) $(BIN) $(FRONT) $(CGI) $(TESTBIN)
 
 ALLCFLAGS = $(CFLAGS) $(SODIUM_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) -Ilib \
 	-DFA_BINDIR=\"$(PREFIX)/bin\"
@@ -48,17 +49,22 @@ bin/fa-vaultd: bin/fa-vaultd.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
 bin/fa-vault: bin/fa-vault.c
 bin/fa-authurl: bin/fa-authurl.c
 bin/fa-exchange: bin/fa-exchange.c
-bin/fa-refresh: bin/fa-refresh.c
+bin/fa-refresh-full: bin/fa-refresh-full.c
 bin/fa-prefetch: bin/fa-prefetch.c
 bin/fa-revoke: bin/fa-revoke.c
 $(BIN): $(LIBOBJ) $(CLIOBJ) $(NETOBJ) lib/*.h
 	$(CC) $(ALLCFLAGS) -o $@ $@.c $(LIBOBJ) $(CLIOBJ) $(NETOBJ) \
 	    $(CLILIBS)
 
+# fa-refresh, the fresh-token path, execs fa-refresh-full for the rest.
+bin/fa-refresh: bin/fa-refresh.c $(LIBOBJ) $(CLIOBJ) lib/*.h
+	$(CC) $(ALLCFLAGS) -o $@ bin/fa-refresh.c $(LIBOBJ) $(CLIOBJ) \
+	    $(LDFLAGS) $(FAST_LIBS)
+
 cgi-bin/fa-dashboard: cgi-bin/fa-dashboard.c lib/cgi.o lib/url.o \
 	$(LIBOBJ) $(CLIOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ cgi-bin/fa-dashboard.c lib/cgi.o \
-	    $(LIBOBJ) $(CLIOBJ) lib/url.o $(LDFLAGS) $(CGI_LIBS)
+	    $(LIBOBJ) $(CLIOBJ) lib/url.o $(LDFLAGS) $(FAST_LIBS)
 
 t/rawdb: t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ)
 	$(CC) $(ALLCFLAGS) -o $@ t/rawdb.c $(LIBOBJ) $(KEEPOBJ) $(NETOBJ) \
@@ -159,7 +165,7 @@ asan:
 	cp t/rawdb.c t/auditgen.c t/procscan.c t/ratewin.c t/secmem.c t/victim.c \
 	    t/flip.c t/scfault.c t/takeover.h .asan/t/
 	cd .asan && $(MAKE) clean >/dev/null && \
-	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' CGI_LIBS='$(CLIENT_LIBS)' all
+	    $(MAKE) CC=clang SANFLAGS='$(ASAN)' FAST_LIBS='$(CLIENT_LIBS)' all
 asan-run:
 	@# A tenth of the million audit records of t/0740: as slow as the
 	@# sanitizers make it, the million is the plain run's.
@@ -180,7 +186,7 @@ install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANPREFIX)/man1 \
 	    $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7 \
 	    $(DESTDIR)$(MANPREFIX)/man8 $(DESTDIR)$(PREFIX)/lib/fa
-	cp -f $(KEEPER) $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	cp -f $(KEEPER) $(BIN) $(FRONT) $(DESTDIR)$(PREFIX)/bin/
 	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
 	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
@@ -193,7 +199,7 @@ install: all
 	    >$(DESTDIR)/lib/systemd/system/fa-vaultd.service
 
 uninstall:
-	for f in $(KEEPER) $(BIN); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
+	for f in $(KEEPER) $(BIN) $(FRONT); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
 	rm -f $(DESTDIR)$(PREFIX)/lib/fa/fa-dashboard
 	for f in $(MAN1) $(MAN5) $(MAN7) $(MAN8); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
@@ -258,7 +264,7 @@ fuzz: $(FUZZ)
 .PHONY: check-fuzz fuzz
 
 clean:
-	rm -f $(KEEPER) $(BIN) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
+	rm -f $(KEEPER) $(BIN) $(FRONT) $(CGI) $(TESTBIN) $(BENCHBIN) lib/*.o
 	rm -rf $(FUZZ) fuzz/obj
 
 .PHONY: all deps check check-asan asan asan-run demo bench install uninstall clean

@@ -59,17 +59,6 @@ fa_authorize_url(const struct fa_endpoint *e, const char *redirect,
 	return 0;
 }
 
-int
-fa_tokenok(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e || i >= FA_TOKLEN - 1)
-			return 0;
-	return i > 0;
-}
-
 /* A short description of a response that went wrong, for messages:
  * never the body, which may hold anything. */
 static const char *

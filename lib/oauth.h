@@ -15,8 +15,6 @@ int	 fa_state_valid(const char *);
 void	 fa_state_hash(const char *state, unsigned char out[32]);
 int	 fa_authorize_url(const struct fa_endpoint *, const char *redirect_uri,
 	    const char *state, char *out, size_t outsz);
-/* 1 if s can be a token: printable ASCII, no space, 1..FA_TOKLEN-1. */
-int	 fa_tokenok(const char *s);
 
 /* Results of a token request, as exit statuses (1: something else,
  * such as libcurl missing). */

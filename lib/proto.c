@@ -101,3 +101,14 @@ fa_req_free(struct fa_req *rq)
 	json_decref(rq->args);
 	rq->args = NULL;
 }
+
+int
+fa_tokenok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e || i >= FA_TOKLEN - 1)
+			return 0;
+	return i > 0;
+}

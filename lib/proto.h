@@ -48,6 +48,8 @@ int64_t	 fa_due_at(int64_t expires_at, int64_t refresh_expires_at);
 /* A string member of a record or an answer, "" when absent: a damaged
  * one must not crash a strcmp. */
 const char *fa_jstr(json_t *, const char *key);
+/* 1 if s can be a token: printable ASCII, no space, 1..FA_TOKLEN-1. */
+int	 fa_tokenok(const char *s);
 /* Binding and tenant ids: [A-Za-z0-9._@+-], 1..64 bytes. */
 int	 fa_validid(const char *);
 

@@ -118,7 +118,9 @@ holds(struct fa_vault *v, const struct fa_call *c, json_t *lease)
 
 /* A binding's token, or the lease to refresh it: {"binding", "force":
  * 0 (when due), 1 (-f), 2 (the sweep: honour retry_at), "lease":
- * seconds}. The answer's "state": "fresh" (with the tokens), "leased"
+ * seconds, "peek": true (a fresh token or nothing: fa-refresh's static
+ * front)}. The answer's "state": "fresh" (with the tokens), "stale"
+ * (to a peek, when not fresh: nothing taken or written), "leased"
  * (the tokens, to refresh; then refresh.finish), "busy" (someone else
  * holds the lease: wait and ask again), "due" (to a peer that holds no
  * client secret: it asks for the job refresh) or "done" (status,
@@ -179,6 +181,10 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    tok->refresh_expires_at - now > 86400) {
 		json_object_set_new(o, "state", json_string("fresh"));
 		tokens_out(o, tok);
+		goto out;
+	}
+	if (json_is_true(json_object_get(c->in, "peek"))) {
+		json_object_set_new(o, "state", json_string("stale"));
 		goto out;
 	}
 	/* The lease holder is a client process, named by its pid as the

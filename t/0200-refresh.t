@@ -21,6 +21,15 @@ fa-refresh -H b1 >"$T/h"
 [ "$(cat "$T/h")" = "Authorization: Bearer $a0" ]; ok $? "-H prints the header line"
 fa-refresh -H b1 | curl -sS -H @- -H 'User-Agent: t' "$SI/v2/company" >"$T/co"
 [ "$(jq -r .company.subdomain "$T/co")" = acme ]; ok $? "fa-refresh -H b1 | curl -H @- works"
+# A fresh token is the front's alone (bin/fa-refresh.c): it runs no
+# other program. A due one is fa-refresh-full's, in the same process.
+ran() { strace -f -qq -e trace=execve -e signal=none -o "$T/ex" "$@" >"$T/out"
+	grep -c 'execve(.*fa-refresh-full"' "$T/ex"; }
+[ "$(ran fa-refresh -H b1)" = 0 ] && [ "$(cat "$T/out")" = "Authorization: Bearer $a0" ]
+ok $? "fresh: the front prints the token and executes nothing"
+[ "$(ran fa-refresh -f -p b1)" = 1 ] && [ -s "$T/out" ] && [ "$(cat "$T/out")" != "$a0" ]
+ok $? "-f: fa-refresh-full runs, once, and prints the new token"
+a0=$(tok access_token) r0=$(tok refresh_token) n0=$(count grant:refresh_token)
 
 expect 0 "-f forces a refresh" fa-refresh -f b1
 [ "$(count grant:refresh_token)" = $((n0 + 1)) ]; ok $? "one refresh request"
@@ -29,13 +38,26 @@ a1=$(tok access_token) r1=$(tok refresh_token)
 ctl POST config '{"old_refresh_valid":false}' >/dev/null
 expect 0 "the next refresh uses the newest refresh token" fa-refresh -f b1
 fa-vault log b1 | grep -c '"event":"refresh","outcome":"ok"' >"$T/c"
-[ "$(cat "$T/c")" -eq 2 ]; ok $? "each refresh is audited"
+[ "$(cat "$T/c")" -eq 3 ]; ok $? "each refresh is audited (three)"
 
 # The margin: a token expiring within refresh_margin is refreshed first.
 ctl POST config '{"access_ttl":200}' >/dev/null
 fa-refresh -f b1
 c0=$(count grant:refresh_token)
-fa-refresh -p b1 >/dev/null
+# The front's peek at a due token takes no lease and writes nothing.
+python3 - "$T/vault/sock" >"$T/peek" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"v":"refresh.take","a":{"binding":"b1","peek":true}}\n')
+a = json.loads(s.makefile("rb").readline())
+print(a["s"], a["a"].get("state"), "access" in a["a"])
+PY
+[ "$(cat "$T/peek")" = "0 stale False" ] && [ "$(fa-vault show b1 | jq .lease)" = null ]
+ok $? "a peek at a due token: stale, no token, no lease"
+diag "$T/peek"
+[ "$(ran fa-refresh -p b1)" = 1 ]
+ok $? "due: the front executes fa-refresh-full"
 [ "$(count grant:refresh_token)" = $((c0 + 1)) ]; ok $? "200 s left, margin 300: refreshed"
 echo "refresh_margin = 100" >>"$FA_CONFIG"
 c0=$(count grant:refresh_token)
