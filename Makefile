@@ -188,6 +188,7 @@ install: all
 	    $(DESTDIR)$(MANPREFIX)/man8 $(DESTDIR)$(PREFIX)/lib/fa
 	cp -f $(KEEPER) $(BIN) $(FRONT) $(DESTDIR)$(PREFIX)/bin/
 	cp -f $(MAN1) $(DESTDIR)$(MANPREFIX)/man1/
+	ln -sf fa-refresh.1 $(DESTDIR)$(MANPREFIX)/man1/fa-refresh-full.1
 	cp -f $(MAN5) $(DESTDIR)$(MANPREFIX)/man5/
 	cp -f $(MAN7) $(DESTDIR)$(MANPREFIX)/man7/
 	cp -f $(MAN8) $(DESTDIR)$(MANPREFIX)/man8/
@@ -200,7 +201,8 @@ install: all
 
 uninstall:
 	for f in $(KEEPER) $(BIN) $(FRONT); do rm -f $(DESTDIR)$(PREFIX)/$$f; done
-	rm -f $(DESTDIR)$(PREFIX)/lib/fa/fa-dashboard
+	rm -f $(DESTDIR)$(PREFIX)/lib/fa/fa-dashboard \
+	    $(DESTDIR)$(MANPREFIX)/man1/fa-refresh-full.1
 	for f in $(MAN1) $(MAN5) $(MAN7) $(MAN8); do \
 	    rm -f $(DESTDIR)$(MANPREFIX)/man$${f##*.}/$${f#man/}; done
 	rm -f $(DESTDIR)/etc/cron.d/fa
