@@ -37,10 +37,9 @@
 #define MAXBYTES	(16L << 20)	/* of all pages */
 #define NCHAIN		5
 #define MAXSTALE	32	/* fa-prefetch --stale: processes at once */
-/* The cache goes to the keeper in parts of this many bytes of JSON
- * text (ASCII: at most twice that once escaped), each request under
- * FA_REQMAX. */
-#define PARTLEN		24000
+/* A part of the cache for the keeper, escaped: under its FA_PARTLEN;
+ * larger parts cost it more (BENCH.md, figure 4). */
+#define PARTLEN		27000
 
 
 static struct fa_conf conf;
@@ -137,6 +136,7 @@ struct bind {
 	int		 connected;
 	json_t		*cache;		/* the cached copy, for -s */
 	json_t		*newcache;	/* to store */
+	char		*text;		/* the same, as stored and printed */
 	int		 mark;		/* set needs_reconnect */
 	long		 hold;		/* FreeAgent's Retry-After, to keep */
 };
@@ -164,15 +164,32 @@ look(struct bind *x, int wantcache)
 	return r;
 }
 
+/* How much of s (len bytes of JSON text) goes in one part: at most
+ * PARTLEN bytes once escaped in a request (a quote or a backslash takes
+ * two), ending between two characters. */
+static size_t
+fit(const char *s, size_t len)
+{
+	size_t n = 0, esc = 0;
+
+	while (n < len && (esc += 1 + (s[n] == '"' || s[n] == '\\')) <=
+	    PARTLEN)
+		n++;
+	while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 /* The end of a prefetch, audited in the keeper's one transaction with
  * the new cache, FreeAgent's wait and the status change, as they
- * apply. A cache too big for one request goes first in parts. */
+ * apply. A cache too big for one request goes first in parts. The
+ * cache's text stays in x->text, to print. */
 static int
 record(struct bind *x, const char *outcome, const char *detail)
 {
 	char up[FA_REQIDLEN + 1], *text = NULL;
 	json_t *args, *p, *a;
-	size_t len, off = 0;
+	size_t len, off = 0, n;
 	int seq = 0, r = 0;
 
 	args = json_pack("{s:s,s:s,s:s}", "binding", x->id, "outcome",
@@ -182,17 +199,21 @@ record(struct bind *x, const char *outcome, const char *detail)
 	if (x->mark)
 		json_object_set_new(args, "mark", json_true());
 	if (x->newcache != NULL) {
-		if ((text = json_dumps(x->newcache, JSON_COMPACT |
-		    JSON_ENSURE_ASCII)) == NULL) {
+		if ((text = json_dumps(x->newcache, JSON_COMPACT)) == NULL) {
 			json_decref(args);
 			return fa_seterr(1, "out of memory");
 		}
 		len = strlen(text);
 		fa_reqid(up);
-		for (; len - off > PARTLEN; off += PARTLEN, seq++) {
-			p = json_pack("{s:s,s:s,s:i,s:o}", "binding", x->id,
-			    "upload", up, "seq", seq, "text",
-			    json_stringn(text + off, PARTLEN));
+		for (; (n = fit(text + off, len - off)) < len - off;
+		    off += n, seq++) {
+			p = n == 0 ? NULL : json_pack("{s:s,s:s,s:i,s:o}",
+			    "binding", x->id, "upload", up, "seq", seq, "text",
+			    json_stringn(text + off, n));
+			if (p == NULL) {
+				r = fa_seterr(1, "out of memory");
+				goto out;
+			}
 			r = fa_ask(&conf, "prefetch.part", p, &a);
 			json_decref(p);
 			json_decref(a);
@@ -210,7 +231,10 @@ record(struct bind *x, const char *outcome, const char *detail)
 	json_decref(a);
 out:
 	json_decref(args);
-	fa_jsonfree(text);
+	if (r == 0)
+		x->text = text;
+	else
+		fa_jsonfree(text);
 	return r;
 }
 
@@ -399,7 +423,7 @@ out:
 
 /* Prefetches one binding; returns its exit status, message on failure. */
 static int
-one(const char *id, json_t **cache)
+one(const char *id, char **text)
 {
 	struct bind x;
 	const struct fa_endpoint *e = NULL;
@@ -434,7 +458,8 @@ one(const char *id, json_t **cache)
 			json_decref(x.newcache);
 			return fa_errstatus();
 		}
-		*cache = x.newcache;
+		json_decref(x.newcache);
+		*text = x.text;
 		return 0;
 	}
 	{
@@ -452,11 +477,10 @@ one(const char *id, json_t **cache)
 	return rv;
 }
 
+/* Prints a cache's text (json_dumps, JSON_COMPACT), and frees it. */
 static void
-print(json_t *j)
+print(char *s)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
-
 	if (s == NULL || puts(s) == EOF || fflush(stdout) == EOF)
 		err(1, "stdout");
 	fa_jsonfree(s);
@@ -470,8 +494,8 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	struct bind x;
-	json_t *cache = NULL, *args, *a, *ids;
-	char *end;
+	json_t *args, *a, *ids;
+	char *end, *text = NULL;
 	long stale = -1;
 	struct { pid_t pid; const char *id; } slot[MAXSTALE];
 	int ch, sflag = 0, i, k, n, rv, failed = 0, null, running, st, conc;
@@ -529,18 +553,17 @@ main(int argc, char *argv[])
 		if (x.cache == NULL)
 			errx(1, "no reference data cached for %s yet: run "
 			    "fa-prefetch %s", x.id, x.id);
-		print(x.cache);
+		print(json_dumps(x.cache, JSON_COMPACT));
 		json_decref(x.cache);
 		return 0;
 	}
 	if (stale < 0) {
-		if ((rv = one(argv[0], &cache)) != 0) {
+		if ((rv = one(argv[0], &text)) != 0) {
 			fa_vaultc_close();
 			errx(rv, "%s", fa_errmsg());
 		}
 		fa_vaultc_close();
-		print(cache);
-		json_decref(cache);
+		print(text);
 		return 0;
 	}
 	args = json_pack("{s:I}", "stale", (json_int_t)stale);

@@ -22,9 +22,9 @@
 #define TEMP_RETRY	300	/* s before a failed refresh is tried again */
 #define LEASE_MAX	3600
 #define MAXDETAIL	511	/* an audit record's detail */
-/* The cache comes in parts: a request is at most FA_REQMAX bytes. */
+/* The cache comes in parts of FA_PARTLEN: a request is at most
+ * FA_REQMAX bytes. */
 #define MAXPARTS	1024
-#define PARTLEN		60000
 #define PART_TTL	3600	/* a part left by a client that died */
 
 static int
@@ -541,7 +541,7 @@ v_prefetch_part(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		return fa_seterr(EX_DATAERR, "invalid binding name");
 	if (fa_arg_str(c->in, "upload", 32, 1, &up) == -1 ||
 	    fa_arg_int(c->in, "seq", 0, MAXPARTS - 1, -1, &seq) == -1 ||
-	    fa_arg_str(c->in, "text", PARTLEN, 1, &text) == -1)
+	    fa_arg_str(c->in, "text", FA_PARTLEN, 1, &text) == -1)
 		return -1;
 	if (!ishex(up, 32) || seq < 0)
 		return fa_seterr(EX_DATAERR, "upload: 32 hex digits; seq");
@@ -598,7 +598,7 @@ assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
 	int r = 0;
 
 	*cache = NULL;
-	if (fa_arg_str(in, "text", PARTLEN, 1, &text) == -1 ||
+	if (fa_arg_str(in, "text", FA_PARTLEN, 1, &text) == -1 ||
 	    fa_arg_int(in, "parts", 0, MAXPARTS, 0, &parts) == -1 ||
 	    (parts > 0 && fa_arg_str(in, "upload", 32, 1, &up) == -1))
 		return -1;

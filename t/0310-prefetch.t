@@ -9,9 +9,12 @@ mkvault >/dev/null 2>&1
 standin
 echo "refresh_per_minute = 100000" >>"$FA_CONFIG"
 echo "api_per_minute = 100000" >>"$FA_CONFIG"
-# 250 standard accounts: three pages at per_page=100.
+# 250 standard accounts: three pages at per_page=100. Their long names
+# make a cache that goes to the keeper in parts: UTF-8 of one to four
+# bytes a character, quotes and backslashes, which no part may cut.
 ctl GET fixture | jq -c '.companies[0].bank_accounts += [range(1000;1250) |
-    {"id": ., "type":"StandardBankAccount", "name":"Extra \(.)",
+    {"id": ., "type":"StandardBankAccount",
+     "name":"Extra \(.) \("é€😀" * (40 + . % 7)) £\"q\"\\\\ ",
      "currency":"GBP", "is_personal":false, "is_primary":false,
      "status":"active", "bank_name":"Bank", "opening_balance":"0.0",
      "current_balance":"0.0"}]' >"$T/fx"
@@ -26,8 +29,12 @@ like "$T/err" "run fa-prefetch b1" "message says what to run"
 
 ctl POST reset >/dev/null
 ctl POST config '{"latency_ms":100}' >/dev/null
-expect 0 "prefetch" fa-prefetch b1
+strace -f -qq -e trace=sendto -e signal=none -s 24 -o "$T/st" \
+    fa-prefetch b1 >"$T/out" 2>"$T/err"
+ok $? "prefetch"
 cp "$T/out" "$T/cache"
+[ "$(grep -c '"prefetch.part' "$T/st")" -ge 3 ]
+ok $? "the cache went to the keeper in parts ($(grep -c '"prefetch.part' "$T/st"))"
 jq -r '.income_categories[].description' "$T/cache" | sort >"$T/got"
 jq -r '.companies[0].income_categories[].description' "$T/fx" | sort >"$T/want"
 cmp -s "$T/got" "$T/want"; ok $? "income categories: exactly FreeAgent's"
@@ -159,7 +166,10 @@ ctl POST reset >/dev/null
 fa-vault add -t acme bx magento=x.example && connect bx 1001
 fa-prefetch bx >/dev/null
 fa-prefetch -s bx | jq .fetched_at >"$T/t0"
-ctl GET fixture | jq -c '.companies[0].income_categories |= (.[0] as $c |
+# (Without the extra accounts: the stand-in takes a fixture of 1 MiB.)
+ctl GET fixture | jq -c '.companies[0].bank_accounts |=
+    map(select(.name | startswith("Extra ") | not)) |
+    .companies[0].income_categories |= (.[0] as $c |
     [range(5001) | . as $i | $c | .nominal_code = "\(1000 + $i)" |
     .description = "Income \($i)"])' >"$T/fx"
 ctl POST fixture "$(cat "$T/fx")" >/dev/null
