@@ -2,10 +2,11 @@
  * before each FreeAgent request: `fa-refresh [-c file] [-H | -p]
  * binding` while the token is fresh. It asks the keeper for the token
  * with a peek (refresh.take that never leases nor writes) and prints it.
- * Anything else -- a refresh due, another option, an error before the
- * keeper answered -- is fa-refresh-full's, which it executes with the
- * same arguments, in the same process: what the user sees is the full
- * program's. Linked with libc statically (config.mk): it never loads
+ * Anything else -- a refresh due, another option, a usage or
+ * configuration error -- is fa-refresh-full's, which it executes with
+ * the same arguments, in the same process. What the user sees is the
+ * full program's: its messages, or the front's own for an error in
+ * asking the keeper, which are the same. Linked with libc statically (config.mk): it never loads
  * libcurl, and a process without a dynamic linker starts faster. */
 #include <err.h>
 #include <limits.h>
@@ -57,7 +58,9 @@ main(int argc, char *argv[])
 	    (print && isatty(1)) || fa_secure_init() == -1 ||
 	    fa_conf_load(&conf, confpath) == -1)
 		full(argv);
-	args = json_pack("{s:s,s:b}", "binding", argv[optind], "peek", 1);
+	/* A keeper from before peeks would lease: for a second at most. */
+	args = json_pack("{s:s,s:b,s:i}", "binding", argv[optind], "peek", 1,
+	    "lease", 1);
 	/* Refused, no keeper: what fa-refresh-full would say, once (a
 	 * refused peer is audited). */
 	if (fa_ask(&conf, "refresh.take", args, &a) == -1)

@@ -118,9 +118,10 @@ holds(struct fa_vault *v, const struct fa_call *c, json_t *lease)
 
 /* A binding's token, or the lease to refresh it: {"binding", "force":
  * 0 (when due), 1 (-f), 2 (the sweep: honour retry_at), "lease":
- * seconds, "peek": true (a fresh token or nothing: fa-refresh's static
- * front)}. The answer's "state": "fresh" (with the tokens), "stale"
- * (to a peek, when not fresh: nothing taken or written), "leased"
+ * seconds, "peek": true (fa-refresh's static front: a fresh access
+ * token, or nothing taken or written)}. The answer's "state": "fresh"
+ * (with the tokens; to a peek, the access token alone), "stale" (to a
+ * peek, when not fresh), "leased"
  * (the tokens, to refresh; then refresh.finish), "busy" (someone else
  * holds the lease: wait and ask again), "due" (to a peer that holds no
  * client secret: it asks for the job refresh) or "done" (status,
@@ -139,9 +140,10 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	int64_t now = fa_now(), force, secs, retry, wait;
 	uint64_t ver;
 	pid_t holder;
-	int r;
+	int r, peek;
 
 	id = json_string_value(json_object_get(c->in, "binding"));
+	peek = json_is_true(json_object_get(c->in, "peek"));
 	if (fa_arg_int(c->in, "force", 0, 2, 0, &force) == -1 ||
 	    fa_arg_int(c->in, "lease", 1, LEASE_MAX, 60, &secs) == -1)
 		return -1;
@@ -180,10 +182,14 @@ v_refresh_take(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (force != 1 && tok->expires_at - now > cf->refresh_margin &&
 	    tok->refresh_expires_at - now > 86400) {
 		json_object_set_new(o, "state", json_string("fresh"));
-		tokens_out(o, tok);
+		if (peek)	/* what it prints, and no more */
+			json_object_set_new(o, "access",
+			    json_string(tok->access));
+		else
+			tokens_out(o, tok);
 		goto out;
 	}
-	if (json_is_true(json_object_get(c->in, "peek"))) {
+	if (peek) {
 		json_object_set_new(o, "state", json_string("stale"));
 		goto out;
 	}

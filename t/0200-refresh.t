@@ -23,10 +23,27 @@ fa-refresh -H b1 | curl -sS -H @- -H 'User-Agent: t' "$SI/v2/company" >"$T/co"
 [ "$(jq -r .company.subdomain "$T/co")" = acme ]; ok $? "fa-refresh -H b1 | curl -H @- works"
 # A fresh token is the front's alone (bin/fa-refresh.c): it runs no
 # other program. A due one is fa-refresh-full's, in the same process.
-ran() { strace -f -qq -e trace=execve -e signal=none -o "$T/ex" "$@" >"$T/out"
-	grep -c 'execve(.*fa-refresh-full"' "$T/ex"; }
+# ran CMD...: how many times CMD executed fa-refresh-full; "failed"
+# when CMD did. (LeakSanitizer cannot run under ptrace.)
+ran() {
+	ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -qq \
+	    -e trace=execve -e signal=none -o "$T/ex" "$@" >"$T/out" ||
+	    { echo failed; return; }
+	grep -c 'execve(.*fa-refresh-full"' "$T/ex"
+}
 [ "$(ran fa-refresh -H b1)" = 0 ] && [ "$(cat "$T/out")" = "Authorization: Bearer $a0" ]
 ok $? "fresh: the front prints the token and executes nothing"
+python3 - "$T/vault/sock" >"$T/peek" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"v":"refresh.take","a":{"binding":"b1","peek":true}}\n')
+a = json.loads(s.makefile("rb").readline())
+print(a["s"], a["a"].get("state"), " ".join(sorted(k for k in a["a"] if "refresh" in k or k == "access")))
+PY
+[ "$(cat "$T/peek")" = "0 fresh access" ]
+ok $? "a peek at a fresh token: the access token alone, no refresh token"
+diag "$T/peek"
 [ "$(ran fa-refresh -f -p b1)" = 1 ] && [ -s "$T/out" ] && [ "$(cat "$T/out")" != "$a0" ]
 ok $? "-f: fa-refresh-full runs, once, and prints the new token"
 a0=$(tok access_token) r0=$(tok refresh_token) n0=$(count grant:refresh_token)
