@@ -6,8 +6,9 @@
  * configuration error -- is fa-refresh-full's, which it executes with
  * the same arguments, in the same process. What the user sees is the
  * full program's: its messages, or the front's own for an error in
- * asking the keeper, which are the same. Linked with libc statically (config.mk): it never loads
- * libcurl, and a process without a dynamic linker starts faster. */
+ * asking the keeper, which are the same. Linked with libc statically
+ * (config.mk): it never loads libcurl, and a process without a dynamic
+ * linker starts faster. */
 #include <err.h>
 #include <limits.h>
 #include <stdio.h>
