@@ -16,8 +16,8 @@
 #define FA_VERBLEN	32
 #define FA_REQIDLEN	32		/* hex of 16 random bytes */
 #define FA_TOKLEN	4096		/* longest token we accept */
-/* prefetch.part's text: at most this many bytes, and as many once
- * escaped in its request, which leaves the request under FA_REQMAX. */
+/* prefetch.part's text: the keeper takes at most this many bytes.
+ * fa-prefetch sends parts smaller once escaped, under FA_REQMAX. */
 #define FA_PARTLEN	60000
 
 /* Plaintext tokens; live in secure memory. */
