@@ -463,9 +463,15 @@ envopen(struct fa_vault *v)
 	e->set_timeout(e, (db_timeout_t)v->conf->vault_timeout * 1000000,
 	    DB_SET_LOCK_TIMEOUT);
 	e->set_cachesize(e, 0, 4 * 1024 * 1024, 1);
-	e->set_lg_max(e, 4 * 1024 * 1024);
+	/* What does not grow with the vault, small: the current log file
+	 * (a new one every MiB) and the lock table's hash, which Berkeley
+	 * DB sizes for lk_max_objects unless told; everyday work locks a
+	 * few hundred pages at once, and a long chain costs only the rare
+	 * big transaction (retention, a load). */
+	e->set_lg_max(e, 1024 * 1024);
 	e->set_lk_max_locks(e, 20000);
 	e->set_lk_max_objects(e, 20000);
+	e->set_lk_tablesize(e, 1024);
 	e->set_lk_max_lockers(e, 4000);
 	e->set_tx_max(e, 1000);
 	e->log_set_config(e, DB_LOG_AUTO_REMOVE, 1);
