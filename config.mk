@@ -23,11 +23,10 @@ STATIC_LIBS = -Wl,-Bstatic -ldb-5.3 -lsodium -ljansson -Wl,-Bdynamic \
 	-lpthread
 # The keeper's clients link no Berkeley DB.
 CLIENT_LIBS = -Wl,-Bstatic -lsodium -ljansson -Wl,-Bdynamic -lpthread
-# The dashboard and fa-refresh's front never load libcurl, so they link
-# libc statically too: no dynamic linker, and only the libc they call (a
-# page took 1.9-2.1 MiB, 1.0-1.3 MiB static; a fresh token 1.59 x
-# /bin/true, 1.30-1.34 x static; BENCH.md, figures 1 and 6). Rebuild after
-# an update of libc6. make check-asan links them as the others: the
+# The dashboard, fa-refresh's front and fa-vault never load libcurl, so
+# they link libc statically too: no dynamic linker, and only the libc
+# they call (BENCH.md, figures 1 and 6). Rebuild after an update of
+# libc6. make check-asan links them as the others: the
 # sanitizers need that.
 FAST_LIBS = -static-pie -lsodium -ljansson -lpthread
 

@@ -1,6 +1,8 @@
 /* fa-revoke: disconnect a binding. Revokes its refresh token upstream
  * where the endpoint has a revocation URL (RFC 7009), wipes the tokens
- * here whatever happens upstream, and marks it disconnected. */
+ * here whatever happens upstream, and marks it disconnected. With -b,
+ * the tokens of a bundle the vault refused, for fa-vault store, which
+ * never calls FreeAgent itself. */
 #include <err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #include "conf.h"
 #include "diag.h"
+#include "doc.h"
 #include "http.h"
 #include "oauth.h"
 #include "secmem.h"
@@ -34,7 +37,8 @@ struct arg {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: fa-revoke [-c file] [-t tenant] binding\n");
+	fprintf(stderr, "usage: fa-revoke [-c file] [-t tenant] binding\n"
+	    "       fa-revoke [-c file] -b <bundle\n");
 	exit(EX_USAGE);
 }
 
@@ -89,19 +93,48 @@ wipe(struct arg *x)
 	json_decref(a);
 }
 
+/* -b: the new tokens of the bundle on stdin, which fa-vault store could
+ * not keep (the keeper refused it), revoked upstream; nothing here
+ * changes. */
+static int
+bundle(void)
+{
+	struct fa_tokens *tok;
+	const struct fa_endpoint *e;
+	json_t *j;
+
+	if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
+		errx(1, "out of secure memory");
+	if ((j = fa_bundle_read(0, tok, NULL, NULL)) == NULL)
+		fa_die();
+	e = fa_conf_endpoint(&conf, fa_jstr(j, "endpoint"));
+	if (e == NULL || e->revoke_url[0] == '\0')
+		errx(EX_CONFIG, "endpoint %s has no revocation URL",
+		    fa_jstr(j, "endpoint"));
+	json_decref(j);
+	fa_gate_conf(&conf);
+	if (fa_revoke(&conf, &fa_gate_vault, e, tok->refresh) != 0)
+		fa_die();
+	fa_secfree(tok);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct arg x;
 	const struct fa_endpoint *e;
 	const char *confpath = NULL;
-	int ch, rv = 0;
+	int ch, rv = 0, bflag = 0;
 
 	if (fa_secure_init() == -1)
 		fa_die();
 	memset(&x, 0, sizeof(x));
-	while ((ch = getopt(argc, argv, "c:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bc:t:")) != -1) {
 		switch (ch) {
+		case 'b':
+			bflag = 1;
+			break;
 		case 'c':
 			confpath = optarg;
 			break;
@@ -114,6 +147,13 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	if (bflag) {
+		if (argc != 0 || x.tenant != NULL)
+			usage();
+		if (fa_conf_load(&conf, confpath) == -1)
+			fa_die();
+		return bundle();
+	}
 	if (argc != 1)
 		usage();
 	x.id = argv[0];

@@ -2,11 +2,13 @@
  * request to the vault's keeper, fa-vaultd(8) (lib/v_vault.c), which
  * checks everything again; the checks here are for clear early errors. */
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +18,10 @@
 
 #include "conf.h"
 #include "diag.h"
-#include "oauth.h"
+#include "doc.h"
+#include "exec.h"
 #include "secmem.h"
 #include "vaultc.h"
-
-#define MAXBUNDLE	65536
 
 static struct fa_conf conf;
 static const char *confpath;
@@ -496,31 +497,68 @@ cmd_rm(int argc, char *argv[])
 
 /* ---- tokens ---- */
 
-/* Reads and checks a token bundle (the keeper checks it again); every
- * failure is status 65. */
-static json_t *
-readbundle(struct fa_tokens *tok)
+/* The new tokens of a bundle the keeper refused, revoked upstream by
+ * fa-revoke -b, the bundle on a pipe: this program never loads libcurl.
+ * 0, or -1 with what fa-revoke said in why. */
+static int
+revokebundle(const char *buf, size_t len, char *why, size_t whysz)
 {
-	json_t *j, *company;
-	char *buf;
-	size_t len = 0;
+	char *argv[5], junk[256];
+	int in[2], er[2], st = 0, i = 0;
+	size_t off = 0, got = 0;
 	ssize_t n;
+	pid_t pid;
 
-	if ((buf = fa_secalloc(MAXBUNDLE + 1)) == NULL)
-		errx(1, "out of secure memory");
-	while ((n = read(0, buf + len, MAXBUNDLE + 1 - len)) > 0)
-		if ((len += n) > MAXBUNDLE)
+	argv[i++] = "fa-revoke";
+	if (confpath != NULL) {
+		argv[i++] = "-c";
+		argv[i++] = (char *)confpath;
+	}
+	argv[i++] = "-b";
+	argv[i] = NULL;
+	snprintf(why, whysz, "fa-revoke could not start");
+	if (pipe2(in, O_CLOEXEC) == -1)
+		return -1;
+	if (pipe2(er, O_CLOEXEC) == -1) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	pid = fa_spawn(argv, in[0], -1, er[1], -1);
+	close(in[0]);
+	close(er[1]);
+	if (pid == -1) {
+		close(in[1]);
+		close(er[0]);
+		return -1;
+	}
+	/* One that dies before it reads is told by its status, not by a
+	 * SIGPIPE here. */
+	signal(SIGPIPE, SIG_IGN);
+	while (off < len && ((n = write(in[1], buf + off, len - off)) > 0 ||
+	    (n == -1 && errno == EINTR)))
+		off += n > 0 ? (size_t)n : 0;
+	close(in[1]);
+	/* Its message, the first whysz bytes; the rest read and dropped. */
+	while ((n = read(er[0], got < whysz - 1 ? why + got : junk,
+	    got < whysz - 1 ? whysz - 1 - got : sizeof(junk))) > 0 ||
+	    (n == -1 && errno == EINTR))
+		if (n > 0 && got < whysz - 1)
+			got += (size_t)n;
+	close(er[0]);
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR) {
+			st = 1 << 8;
 			break;
-	if (n == -1)
-		err(1, "stdin");
-	if (len > MAXBUNDLE)
-		errx(EX_DATAERR, "token bundle larger than %d bytes", MAXBUNDLE);
-	j = fa_bundle(buf, len, tok, &company);
-	fa_secfree(buf);
-	if (j == NULL)
-		fa_die();
-	json_decref(company);
-	return j;
+		}
+	why[got] = '\0';
+	why[strcspn(why, "\n")] = '\0';
+	if (strncmp(why, "fa-revoke: ", 11) == 0)
+		memmove(why, why + 11, strlen(why + 11) + 1);
+	if (why[0] == '\0')
+		snprintf(why, whysz, "fa-revoke exited %d", WIFEXITED(st) ?
+		    WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
 static int
@@ -529,7 +567,8 @@ cmd_store(int argc, char *argv[])
 	struct fa_tokens *tok;
 	const struct fa_endpoint *e;
 	json_t *b, *args, *ans;
-	char msg[512];
+	char msg[512], why[512], *buf;
+	size_t len;
 	int r, st;
 
 	(void)argv;
@@ -538,14 +577,17 @@ cmd_store(int argc, char *argv[])
 	getconf();
 	if ((tok = fa_secalloc(sizeof(*tok))) == NULL)
 		errx(1, "out of secure memory");
-	b = readbundle(tok);
+	/* Checked here for a clear early error; the keeper checks again. */
+	if ((b = fa_bundle_read(0, tok, &buf, &len)) == NULL)
+		fa_die();
+	fa_secfree(tok);
 	e = fa_conf_endpoint(&conf, fa_jstr(b, "endpoint"));
 	args = json_pack("{s:o}", "bundle", b);
 	r = fa_ask(&conf, "token.store", args, &ans);
 	json_decref(args);
 	json_decref(ans);
 	if (r == 0) {
-		fa_secfree(tok);
+		fa_secfree(buf);
 		return finish();
 	}
 	if (fa_errstatus() != EX_NOPERM)
@@ -557,10 +599,11 @@ cmd_store(int argc, char *argv[])
 	if (e == NULL || e->revoke_url[0] == '\0')
 		errx(st, "%s; remove the app in FreeAgent under Settings -> "
 		    "Connected apps, for it still holds the new tokens", msg);
-	if (fa_revoke(&conf, &fa_gate_vault, e, tok->refresh) != 0)
+	r = revokebundle(buf, len, why, sizeof(why));
+	fa_secfree(buf);
+	if (r != 0)
 		errx(st, "%s; and revoking the new tokens failed: %s", msg,
-		    fa_errmsg());
-	fa_secfree(tok);
+		    why);
 	errx(st, "%s; the new tokens were revoked", msg);
 }
 

@@ -1,11 +1,13 @@
-/* oauth.h: FreeAgent's OAuth 2.0 (RFC 6749) and the documents fa reads
- * from its API, as FREEAGENT.md describes them, quirks included. */
+/* oauth.h: FreeAgent's OAuth 2.0 (RFC 6749), its company request and
+ * token revocation (RFC 7009), as FREEAGENT.md describes them, quirks
+ * included. What it answers is checked by doc.h's parsers. */
 #ifndef FA_OAUTH_H
 #define FA_OAUTH_H
 
 #include <jansson.h>
 
 #include "conf.h"
+#include "doc.h"
 #include "proto.h"
 
 #define FA_STATELEN	43	/* base64url of 32 random bytes */
@@ -62,28 +64,6 @@ void	 fa_client_hash(const struct fa_endpoint *, const char *secret,
  * normalised by fa_company(), or NULL (status 75/77/65 in fa_errstatus). */
 json_t	*fa_get_company(const struct fa_conf *, const struct fa_endpoint *,
 	    const char *access);
-/* Checks a company object and returns a normalised copy: id as a
- * string, name and subdomain required. NULL and status 65 if bad. */
-json_t	*fa_company(json_t *);
-/* The token bundle fa-exchange prints and fa-vault store reads
- * (fa-vault(1)), untrusted: checks all of it, fills tok (secure memory)
- * and *company (fa_company's copy) and returns the object (binding and
- * endpoint are read from it). NULL and status 65 if bad; a message
- * never quotes the input, but for a binding name. */
-json_t	*fa_bundle(const char *buf, size_t len, struct fa_tokens *tok,
-	    json_t **company);
-/* One page of an API document (body, len bytes, untrusted): with a
- * member ("income_categories"), appends the objects of that array to
- * items; with none, replaces *company with the page's company (a new
- * reference, NULL if absent). -1 (65) if not JSON, or no such array. */
-int	 fa_page(const char *body, size_t len, const char *member,
-	    json_t *items, json_t **company);
-/* fa-prefetch's cache of a binding: company (fa_company), categories and
- * bank accounts cut to the fields fa shows, the accounts not hidden as
- * payment targets, FreeAgent's item types. NULL (65): bad company. */
-json_t	*fa_refcache(const char *binding, json_int_t fetched_at,
-	    json_t *company, json_t *categories, json_t *bank_accounts);
-
 /* RFC 7009 at e's revoke_url: the refresh token (and so its access
  * token) revoked, with the client's HTTP Basic credentials, the request
  * counted by g's rate. 0, or the status and message: 78 client refused

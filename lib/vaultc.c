@@ -432,6 +432,12 @@ gate_worked(const char *endpoint, const char *client)
 
 const struct fa_gate fa_gate_vault = { gate_rate, gate_known, gate_worked };
 
+void
+fa_gate_conf(const struct fa_conf *c)
+{
+	gconf = c;
+}
+
 int
 fa_holder(const struct fa_conf *c)
 {

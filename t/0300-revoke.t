@@ -73,11 +73,20 @@ fa-revoke b1 2>/dev/null
 echo "local.revoke_url = $SI/oauth/revoke" >>"$FA_CONFIG"
 callback b1 1002
 fa-exchange <"$T/qs" >"$T/bundle"
-expect_in 77 "reconnect to another company after a disconnect: refused" \
-    "$T/bundle" fa-vault store
+# Traced, to see who revokes. (LeakSanitizer cannot run under ptrace.)
+ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0 strace -f -qq -o "$T/trace" \
+    -e trace=openat,execve -e signal=none fa-vault store <"$T/bundle" \
+    >"$T/out" 2>"$T/err"
+[ $? -eq 77 ]; ok $? "reconnect to another company after a disconnect: refused"
 # The refused connect's new tokens are not kept here, so not left alive
 # upstream: revoked where the endpoint can, else the merchant is told.
 like "$T/err" "the new tokens were revoked" "and its new tokens revoked"
+# By fa-revoke -b, the bundle on a pipe: fa-vault never loads libcurl.
+vpid=$(awk 'NR == 1 { print $1 }' "$T/trace")
+[ -n "$vpid" ] && ! awk -v p="$vpid" '$1 == p' "$T/trace" | grep -q libcurl &&
+    grep -q 'execve("[^"]*/fa-revoke", \["fa-revoke", "-b"\]' "$T/trace"
+ok $? "revoked by fa-revoke -b; fa-vault itself loads no libcurl"
+[ "$lastfail" -ne "$n" ] || diag "$T/trace"
 ctl GET tokens | jq -r '.refresh_tokens[].token' >"$T/valid"
 jq -r .refresh_token "$T/bundle" >"$T/new"
 ! grep -qxF -f "$T/new" "$T/valid"; ok $? "FreeAgent no longer honours them"
@@ -87,4 +96,10 @@ fa-exchange <"$T/qs" >"$T/bundle"
 expect_in 77 "refused again, with no revocation URL" "$T/bundle" fa-vault store
 like "$T/err" "remove the app in FreeAgent under Settings -> Connected apps" \
     "the message says to remove the app in FreeAgent"
+expect_in 78 "fa-revoke -b: the endpoint has no revocation URL" "$T/bundle" \
+    fa-revoke -b
+like "$T/err" "endpoint local has no revocation URL" "and says so"
+echo '{"binding": "b1"' >"$T/junk"
+expect_in 65 "fa-revoke -b: not a bundle" "$T/junk" fa-revoke -b
+expect 64 "fa-revoke -b takes no binding" fa-revoke -b b1
 done_testing
