@@ -80,7 +80,9 @@ while [ $round -lt $ROUNDS ]; do
 	# Asked on the survivors, and on the killed site only once a
 	# writer's client has started its keeper again (asking would start
 	# it): back first, it may win the election itself, as the highest
-	# priority, and the survivors follow it.
+	# priority, and the survivors follow it. A keeper starting waits
+	# for its group to settle before it answers, seconds after the group
+	# may have a master: the killed site is given a second at a time.
 	new=
 	until [ -n "$new" ] || [ $(($(date +%s) - t0)) -gt 20 ]; do
 		for s in 1 2 3; do
@@ -88,7 +90,8 @@ while [ $round -lt $ROUNDS ]; do
 			case $(role $s) in "master "*) new=$s ;; esac
 		done
 		[ -z "$new" ] && [ -n "$(keeperof "$T/v$m")" ] &&
-		    case $(role $m) in "master "*) new=$m ;; esac
+		    case $(timeout 1 fa-vault -c "$T/s$m.conf" repl 2>/dev/null |
+		    jq -r .role) in master) new=$m ;; esac
 		[ -n "$new" ] || sleep 0.1
 	done
 	took="$took $(($(date +%s) - t0))"
