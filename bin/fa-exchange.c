@@ -203,7 +203,7 @@ main(int argc, char *argv[])
 	 * a few times before giving up on them. */
 	for (tries = 0;; tries++) {
 		/* No room even after waiting: not tried again. */
-		if (fa_gate_vault.rate(1) == -1) {
+		if (fa_gate_vault.rate(&conf, 1) == -1) {
 			co = NULL;
 			break;
 		}

@@ -307,7 +307,7 @@ decide(struct pump *p, int ep, int closed)
 			continue;
 		}
 		if ((p->lastok[e] > 0 && p->lastok[e] >= j->seq - p->window) ||
-		    (amb[e] == 1 && fa_gate_vault.known(j->endpoint,
+		    (amb[e] == 1 && fa_gate_vault.known(&conf, j->endpoint,
 		    j->client)))
 			refused(j);
 		settle(p, j);
@@ -340,7 +340,7 @@ pumpdone(struct fa_http *r, void *arg)
 	j->rv = fa_grant_res(&conf, &fa_gate_vault, fa_conf_endpoint(&conf,
 	    j->endpoint), r, j->secret, j->tok, &j->retry_after, 0);
 	if (j->rv == FA_GRANT_OK) {
-		fa_gate_vault.worked(j->endpoint, j->client);
+		fa_gate_vault.worked(&conf, j->endpoint, j->client);
 		p->lastok[e] = j->seq;
 		settle(p, j);
 		decide(p, e, 0);	/* its held 401s were the grants' */

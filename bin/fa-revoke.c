@@ -112,7 +112,6 @@ bundle(void)
 		errx(EX_CONFIG, "endpoint %s has no revocation URL",
 		    fa_jstr(j, "endpoint"));
 	json_decref(j);
-	fa_gate_conf(&conf);
 	if (fa_revoke(&conf, &fa_gate_vault, e, tok->refresh) != 0)
 		fa_die();
 	fa_secfree(tok);

@@ -91,7 +91,7 @@ probe(const struct fa_conf *c, const struct fa_gate *g,
 	int rv;
 
 	/* No waiting here: the grant's own answer is already in hand. */
-	if (g != NULL && g->rate(0) == -1)
+	if (g != NULL && g->rate(c, 0) == -1)
 		return FA_GRANT_TEMP;
 	memset(&r, 0, sizeof(r));
 	r.method = "POST";
@@ -277,7 +277,7 @@ fa_grant(const struct fa_conf *c, const struct fa_gate *g,
 		*retry_after = -1;
 	if ((sec = fa_client_secret(c, e)) == NULL)
 		return FA_GRANT_CLIENT;
-	if (g != NULL && g->rate(1) == -1) {
+	if (g != NULL && g->rate(c, 1) == -1) {
 		fa_secfree(sec);
 		return fa_errstatus() == EX_TEMPFAIL ? FA_GRANT_TEMP : 1;
 	}
@@ -286,9 +286,9 @@ fa_grant(const struct fa_conf *c, const struct fa_gate *g,
 	(void)fa_http_run(&r, 1, 1);
 	/* Only a 401 needs to know whether this client worked lately. */
 	rv = fa_grant_res(c, g, e, &r, sec, tok, retry_after, g != NULL &&
-	    r.err == 0 && r.status == 401 && g->known(e->name, client));
+	    r.err == 0 && r.status == 401 && g->known(c, e->name, client));
 	if (rv == FA_GRANT_OK && g != NULL)
-		g->worked(e->name, client);
+		g->worked(c, e->name, client);
 	fa_http_free(&r);
 	fa_secfree(sec);
 	return rv;
@@ -363,7 +363,7 @@ fa_revoke(const struct fa_conf *c, const struct fa_gate *g,
 		fa_seterr(1, "refresh token too long to revoke");
 		return 1;
 	}
-	if (g->rate(1) == -1) {
+	if (g->rate(c, 1) == -1) {
 		sodium_memzero(form, sizeof(form));
 		fa_secfree(sec);
 		return fa_errstatus();

@@ -32,11 +32,13 @@ enum {
 struct fa_gate {
 	/* One request counted against ip_per_minute: 0, or -1 with the
 	 * error set (75: the minute is full; maywait: wait it out once). */
-	int	(*rate)(int maywait);
+	int	(*rate)(const struct fa_conf *, int maywait);
 	/* 1 if this client (fa_client_hash) got tokens in the last day. */
-	int	(*known)(const char *endpoint, const char *clienthash);
+	int	(*known)(const struct fa_conf *, const char *endpoint,
+		    const char *clienthash);
 	/* This client just got tokens. */
-	void	(*worked)(const char *endpoint, const char *clienthash);
+	void	(*worked)(const struct fa_conf *, const char *endpoint,
+		    const char *clienthash);
 };
 
 /* POSTs form (grant_type=…) to the endpoint's token URL with HTTP Basic

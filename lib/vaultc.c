@@ -26,7 +26,6 @@
 #include "vaultc.h"
 
 static int fd = -1;
-static const struct fa_conf *gconf;	/* for fa_gate_vault */
 static time_t deadline;		/* fa_ask_until's, or 0 */
 
 void
@@ -310,7 +309,6 @@ ask(const struct fa_conf *c, const char *verb, json_t *args, json_t **ans,
 	size_t len, i;
 	int s, try, r;
 
-	gconf = c;
 	*ans = NULL;
 	deadline = secs > 0 ? start + secs : 0;
 	fa_reqid(id);
@@ -376,16 +374,14 @@ fa_ask_until(const struct fa_conf *c, const char *verb, json_t *args,
 
 /* fa_gate_vault: oauth.h's questions, asked of the keeper. */
 static int
-gate_rate(int maywait)
+gate_rate(const struct fa_conf *c, int maywait)
 {
 	json_t *a;
 	int64_t wait;
 	int tries = 0;
 
-	if (gconf == NULL)
-		return fa_seterr(1, "no vault to count requests in");
 	for (;;) {
-		if (fa_ask(gconf, "rate.ip", NULL, &a) == -1) {
+		if (fa_ask(c, "rate.ip", NULL, &a) == -1) {
 			json_decref(a);
 			return -1;
 		}
@@ -402,15 +398,13 @@ gate_rate(int maywait)
 }
 
 static int
-gate_known(const char *endpoint, const char *client)
+gate_known(const struct fa_conf *c, const char *endpoint, const char *client)
 {
 	json_t *a, *args;
 	int known;
 
-	if (gconf == NULL)
-		return 0;
 	args = json_pack("{s:s,s:s}", "endpoint", endpoint, "client", client);
-	known = fa_ask(gconf, "client.known", args, &a) == 0 &&
+	known = fa_ask(c, "client.known", args, &a) == 0 &&
 	    json_is_true(json_object_get(a, "known"));
 	json_decref(args);
 	json_decref(a);
@@ -418,25 +412,17 @@ gate_known(const char *endpoint, const char *client)
 }
 
 static void
-gate_worked(const char *endpoint, const char *client)
+gate_worked(const struct fa_conf *c, const char *endpoint, const char *client)
 {
 	json_t *a, *args;
 
-	if (gconf == NULL)
-		return;
 	args = json_pack("{s:s,s:s}", "endpoint", endpoint, "client", client);
-	(void)fa_ask(gconf, "client.worked", args, &a);
+	(void)fa_ask(c, "client.worked", args, &a);
 	json_decref(args);
 	json_decref(a);
 }
 
 const struct fa_gate fa_gate_vault = { gate_rate, gate_known, gate_worked };
-
-void
-fa_gate_conf(const struct fa_conf *c)
-{
-	gconf = c;
-}
 
 int
 fa_holder(const struct fa_conf *c)

@@ -37,10 +37,8 @@ int	 fa_delegate(const struct fa_conf *, json_t *args);
 void	 fa_vaultc_close(void);
 
 /* oauth.h's gate, asking the keeper: verbs rate.ip, client.known,
- * client.worked (lib/v_token.c). It asks the keeper of the last
- * fa_ask, or, before any, of the configuration fa_gate_conf names. */
+ * client.worked (lib/v_token.c). */
 struct fa_gate;
 extern const struct fa_gate fa_gate_vault;
-void	 fa_gate_conf(const struct fa_conf *);
 
 #endif

@@ -90,6 +90,13 @@ ok $? "revoked by fa-revoke -b; fa-vault itself loads no libcurl"
 ctl GET tokens | jq -r '.refresh_tokens[].token' >"$T/valid"
 jq -r .refresh_token "$T/bundle" >"$T/new"
 ! grep -qxF -f "$T/new" "$T/valid"; ok $? "FreeAgent no longer honours them"
+# A revocation that fails: fa-vault says why, in fa-revoke's words.
+sed -i "s|^local.revoke_url = .*|local.revoke_url = http://127.0.0.1:1/oauth/revoke|" "$FA_CONFIG"
+callback b1 1002
+fa-exchange <"$T/qs" >"$T/bundle"
+expect_in 77 "refused, and the revocation fails" "$T/bundle" fa-vault store
+like "$T/err" "; and revoking the new tokens failed: http://127.0.0.1:1/oauth/revoke: " \
+    "the message says so, with fa-revoke's reason"
 sed -i '/^local.revoke_url/d' "$FA_CONFIG"
 callback b1 1002
 fa-exchange <"$T/qs" >"$T/bundle"
