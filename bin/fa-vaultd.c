@@ -611,10 +611,67 @@ openjson(const DBT *d)
 	return j;
 }
 
+/* The channel to the master, opened once and shared by every forward
+ * (DB_EID_MASTER follows the master as it changes). One that fails is
+ * retired: its last user closes it, and the next forward opens another.
+ * Not one a request: Berkeley DB 5.3's repmgr_channel takes its
+ * reference to a new connection only after the selector thread can see
+ * it, and a master lost in between has the connection freed twice. */
+static struct chan {
+	DB_CHANNEL	*ch;
+	int		 users, dead;
+} *mchan;
+static pthread_mutex_t chanlock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct chan *
+changet(int *r)
+{
+	struct chan *c;
+
+	pthread_mutex_lock(&chanlock);
+	if ((c = mchan) == NULL && (c = calloc(1, sizeof(*c))) == NULL)
+		*r = ENOMEM;
+	else if (mchan == NULL && (*r = vault.env->repmgr_channel(vault.env,
+	    DB_EID_MASTER, &c->ch, 0)) != 0) {
+		free(c);
+		c = NULL;
+	} else {
+		mchan = c;
+		c->users++;
+	}
+	pthread_mutex_unlock(&chanlock);
+	return c;
+}
+
+/* Done with it; failed: retire it. NULL: the keeper stops, so retire
+ * the one in use (no forward is in flight then). */
+static void
+chanput(struct chan *c, int failed)
+{
+	pthread_mutex_lock(&chanlock);
+	if (c == NULL) {
+		if ((c = mchan) == NULL)
+			goto out;
+		c->users++;
+		failed = 1;
+	}
+	if (failed) {
+		c->dead = 1;
+		if (mchan == c)
+			mchan = NULL;
+	}
+	if (--c->users == 0 && c->dead) {
+		(void)c->ch->close(c->ch, 0);
+		free(c);
+	}
+out:
+	pthread_mutex_unlock(&chanlock);
+}
+
 static json_t *
 forward(const char *line, size_t len, const struct ucred *cr, int role)
 {
-	DB_CHANNEL *ch;
+	struct chan *ch;
 	DBT req, resp;
 	json_t *env, *ans = NULL;
 	db_timeout_t wait;
@@ -639,10 +696,9 @@ forward(const char *line, size_t len, const struct ucred *cr, int role)
 	pthread_rwlock_rdlock(&conflock);
 	if (vault.stopping)
 		r = DB_REP_UNAVAIL;
-	else if ((r = vault.env->repmgr_channel(vault.env, DB_EID_MASTER,
-	    &ch, 0)) == 0) {
-		r = ch->send_request(ch, &req, 1, &resp, wait, 0);
-		(void)ch->close(ch, 0);
+	else if ((ch = changet(&r)) != NULL) {
+		r = ch->ch->send_request(ch->ch, &req, 1, &resp, wait, 0);
+		chanput(ch, r != 0);
 	}
 	pthread_rwlock_unlock(&conflock);
 	sodium_memzero(req.data, req.size);
@@ -1203,6 +1259,7 @@ stop(int status)
 	pthread_rwlock_wrlock(&conflock);
 	vault.stopping = 1;
 	pthread_rwlock_unlock(&conflock);
+	chanput(NULL, 1);
 	(void)unlink(sockname);
 	fa_vault_close(&vault);
 	logmsg(LOG_INFO, "stopped");
