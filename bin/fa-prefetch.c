@@ -37,9 +37,9 @@
 #define MAXBYTES	(16L << 20)	/* of all pages */
 #define NCHAIN		5
 #define MAXSTALE	32	/* fa-prefetch --stale: processes at once */
-/* A part of the cache for the keeper, escaped: under its FA_PARTLEN;
- * larger parts cost it more (BENCH.md, figure 4). */
-#define PARTLEN		27000
+/* A part of the cache for the keeper, escaped: within its FA_PARTLEN,
+ * so each request stays under FA_REQMAX. */
+#define PARTLEN		FA_PARTLEN
 
 
 static struct fa_conf conf;

@@ -523,11 +523,35 @@ v_rate_api(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    "again in %lld s", (long long)wait) : 0;
 }
 
-/* Parts wait in the cache database under keys no binding id can have. */
+/* Parts wait in the cache database under keys no binding id can have:
+ * a line of JSON, {"binding", "at"}, then the part's text as it came.
+ * Not the text inside the JSON: each part would be escaped and parsed
+ * again on its way through, and the cache is the largest thing kept. */
 static void
 partkey(char *key, size_t size, const char *upload, int64_t seq)
 {
 	snprintf(key, size, "part:%s:%lld", upload, (long long)seq);
+}
+
+/* A part's head, parsed; *text and *len: the rest. NULL if the record
+ * is not a part. */
+static json_t *
+parthead(const DBT *d, const char **text, size_t *len)
+{
+	const char *nl;
+	json_t *h;
+
+	if ((nl = memchr(d->data, '\n', d->size)) == NULL ||
+	    (h = json_loadb(d->data, (size_t)(nl - (char *)d->data), 0,
+	    NULL)) == NULL)
+		return NULL;
+	if (!json_is_object(h)) {
+		json_decref(h);
+		return NULL;
+	}
+	*text = nl + 1;
+	*len = d->size - (size_t)(nl + 1 - (char *)d->data);
+	return h;
 }
 
 /* A piece of a cache too big for one request: {"binding", "upload": 32
@@ -537,9 +561,10 @@ static int
 v_prefetch_part(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 {
 	const char *id, *up, *text;
-	char key[64];
+	char key[64], *head, *rec;
+	size_t hl, tl;
 	int64_t seq;
-	json_t *p;
+	json_t *h;
 	int r;
 
 	id = json_string_value(json_object_get(c->in, "binding"));
@@ -552,10 +577,21 @@ v_prefetch_part(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	if (!ishex(up, 32) || seq < 0)
 		return fa_seterr(EX_DATAERR, "upload: 32 hex digits; seq");
 	partkey(key, sizeof(key), up, seq);
-	p = json_pack("{s:s,s:I,s:s}", "binding", id, "at",
-	    (json_int_t)fa_now(), "text", text);
-	r = fa_putjson(v->cache, t, key, p);
-	json_decref(p);
+	h = json_pack("{s:s,s:I}", "binding", id, "at", (json_int_t)fa_now());
+	head = json_dumps(h, JSON_COMPACT);
+	json_decref(h);
+	tl = json_string_length(json_object_get(c->in, "text"));
+	if (head == NULL || (rec = malloc((hl = strlen(head)) + 1 + tl)) ==
+	    NULL) {
+		fa_jsonfree(head);
+		return fa_seterr(1, "out of memory");
+	}
+	memcpy(rec, head, hl);
+	rec[hl] = '\n';
+	memcpy(rec + hl + 1, text, tl);
+	fa_jsonfree(head);
+	r = fa_puttext(v->cache, t, key, rec, hl + 1 + tl);
+	free(rec);
 	return r;
 }
 
@@ -563,7 +599,9 @@ v_prefetch_part(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 static int
 dropstale(struct fa_vault *v, DB_TXN *t)
 {
-	json_t *p;
+	const char *text;
+	size_t len;
+	json_t *h;
 	DBC *cur;
 	DBT k, d;
 	int64_t old = fa_now() - PART_TTL;
@@ -579,75 +617,93 @@ dropstale(struct fa_vault *v, DB_TXN *t)
 	    r = cur->get(cur, &k, &d, DB_NEXT)) {
 		if (k.size < 5 || memcmp(k.data, "part:", 5) != 0)
 			break;
-		p = json_loadb(d.data, d.size, 0, NULL);
-		if (json_integer_value(json_object_get(p, "at")) < old &&
+		h = parthead(&d, &text, &len);
+		if (json_integer_value(json_object_get(h, "at")) < old &&
 		    (r = cur->del(cur, 0)) != 0) {
-			json_decref(p);
+			json_decref(h);
 			break;
 		}
-		json_decref(p);
+		json_decref(h);
 	}
 	cur->close(cur);
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
-/* The cache's JSON text: its parts (taken out), then "text". */
+/* The cache's JSON text, *buf (*len bytes): its parts (taken out), then
+ * "text"; *cache, the same parsed, which checks it. */
 static int
 assemble(struct fa_vault *v, DB_TXN *t, const char *id, json_t *in,
-    json_t **cache)
+    char **buf, size_t *len, json_t **cache)
 {
-	const char *up = NULL, *text;
-	char key[64], *buf = NULL, *nb;
-	size_t len = 0, n;
+	const char *up = NULL, *text, *pt;
+	char key[64], *nb;
+	size_t n;
 	int64_t parts, i;
-	json_t *p;
+	json_t *h;
+	DBT k, d;
 	int r = 0;
 
 	*cache = NULL;
+	*buf = NULL;
+	*len = 0;
 	if (fa_arg_str(in, "text", FA_PARTLEN, 1, &text) == -1 ||
 	    fa_arg_int(in, "parts", 0, MAXPARTS, 0, &parts) == -1 ||
 	    (parts > 0 && fa_arg_str(in, "upload", 32, 1, &up) == -1))
 		return -1;
 	if (up != NULL && !ishex(up, 32))
 		return fa_seterr(EX_DATAERR, "upload: 32 hex digits");
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	d.flags = DB_DBT_REALLOC;
 	for (i = 0; i <= parts; i++) {
-		p = NULL;
+		h = NULL;
 		if (i < parts) {
 			partkey(key, sizeof(key), up, i);
-			if ((r = fa_getjson(v->cache, t, key, &p, DB_RMW)) ==
-			    DB_NOTFOUND || (r == 0 && strcmp(fa_jstr(p,
-			    "binding"), id) != 0)) {
+			k.data = key;
+			k.size = strlen(key);
+			if ((r = v->cache->get(v->cache, t, &k, &d, DB_RMW)) ==
+			    0 && ((h = parthead(&d, &pt, &n)) == NULL ||
+			    strcmp(fa_jstr(h, "binding"), id) != 0))
+				r = DB_NOTFOUND;
+			if (r == DB_NOTFOUND) {
 				r = fa_seterr(EX_TEMPFAIL, "%s: part of its "
 				    "reference data went missing; try again",
 				    id);
 				break;
 			}
-			if (r != 0 || (r = fa_del(v->cache, t, key)) != 0)
+			if (r != 0 || (r = v->cache->del(v->cache, t, &k,
+			    0)) != 0)
 				break;
+		} else {
+			pt = text;
+			n = json_string_length(json_object_get(in, "text"));
 		}
-		n = i < parts ? strlen(fa_jstr(p, "text")) : strlen(text);
-		if ((nb = realloc(buf, len + n + 1)) == NULL) {
+		json_decref(h);
+		h = NULL;
+		if ((nb = realloc(*buf, *len + n + 1)) == NULL) {
 			r = fa_seterr(1, "out of memory");
 			break;
 		}
-		buf = nb;
-		memcpy(buf + len, i < parts ? fa_jstr(p, "text") : text, n);
-		len += n;
-		json_decref(p);
-		p = NULL;
+		*buf = nb;
+		memcpy(*buf + *len, pt, n);
+		*len += n;
 	}
-	json_decref(p);
+	json_decref(h);
+	free(d.data);
 	if (r == 0 && parts > 0)
 		r = dropstale(v, t);
-	if (r == 0 && ((*cache = json_loadb(buf, len, JSON_REJECT_DUPLICATES,
-	    NULL)) == NULL || !json_is_object(*cache) ||
+	if (r == 0 && ((*cache = json_loadb(*buf, *len,
+	    JSON_REJECT_DUPLICATES, NULL)) == NULL || !json_is_object(*cache) ||
 	    strcmp(fa_jstr(*cache, "binding"), id) != 0)) {
 		json_decref(*cache);
 		*cache = NULL;
 		r = fa_seterr(EX_DATAERR, "%s: the reference data is not a "
 		    "JSON object of this binding", id);
 	}
-	free(buf);
+	if (r != 0) {
+		free(*buf);
+		*buf = NULL;
+	}
 	return r;
 }
 
@@ -663,9 +719,10 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	const char *id, *outcome, *detail;
 	char key[128];
 	json_t *b = NULL, *cache = NULL;
+	char *text = NULL;
 	int64_t hold;
 	int mark, r;
-	size_t i;
+	size_t i, len;
 
 	id = json_string_value(json_object_get(c->in, "binding"));
 	mark = json_is_true(json_object_get(c->in, "mark"));
@@ -685,8 +742,8 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 	    json_object_get(c->in, "text") != NULL ? DB_RMW : 0)) != 0)
 		return r;
 	if (json_object_get(c->in, "text") != NULL &&
-	    ((r = assemble(v, t, id, c->in, &cache)) != 0 ||
-	    (r = fa_putjson(v->cache, t, id, cache)) != 0))
+	    ((r = assemble(v, t, id, c->in, &text, &len, &cache)) != 0 ||
+	    (r = fa_puttext(v->cache, t, id, text, len)) != 0))
 		goto out;
 	if (hold > 0) {
 		apikey(b, key, sizeof(key));
@@ -720,6 +777,7 @@ v_prefetch_save(struct fa_vault *v, DB_TXN *t, struct fa_call *c)
 		r = fa_audit(v, t, id, fa_jstr(b, "tenant"), "prefetch", outcome,
 		    "%s", detail);
 out:
+	free(text);
 	json_decref(cache);
 	json_decref(b);
 	return r;

@@ -773,21 +773,28 @@ fa_getjson(DB *db, DB_TXN *t, const char *key, json_t **out, uint32_t flags)
 }
 
 int
-fa_putjson(DB *db, DB_TXN *t, const char *key, json_t *j)
+fa_puttext(DB *db, DB_TXN *t, const char *key, const char *s, size_t len)
 {
 	DBT k, d;
+
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = (void *)key;
+	k.size = strlen(key);
+	d.data = (void *)s;
+	d.size = len;
+	return db->put(db, t, &k, &d, 0);
+}
+
+int
+fa_putjson(DB *db, DB_TXN *t, const char *key, json_t *j)
+{
 	char *s;
 	int r;
 
 	if ((s = json_dumps(j, JSON_COMPACT)) == NULL)
 		return fa_seterr(1, "out of memory");
-	memset(&k, 0, sizeof(k));
-	memset(&d, 0, sizeof(d));
-	k.data = (void *)key;
-	k.size = strlen(key);
-	d.data = s;
-	d.size = strlen(s);
-	r = db->put(db, t, &k, &d, 0);
+	r = fa_puttext(db, t, key, s, strlen(s));
 	fa_jsonfree(s);
 	return r;
 }

@@ -97,6 +97,7 @@ extern const char *volatile fa_vault_fatal;	/* why, when set */
 /* Inside a transaction. Return 0, DB_NOTFOUND, -1 or a DB error. */
 int	 fa_getjson(DB *, DB_TXN *, const char *key, json_t **, uint32_t flags);
 int	 fa_putjson(DB *, DB_TXN *, const char *key, json_t *);
+int	 fa_puttext(DB *, DB_TXN *, const char *key, const char *, size_t);
 int	 fa_del(DB *, DB_TXN *, const char *key);
 /* An audit record; it names fa_audit_uid, this thread's peer (the
  * keeper sets it for the request it serves), when that is not -1. */

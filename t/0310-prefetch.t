@@ -61,6 +61,61 @@ ok $? "the five lists were fetched side by side"
 expect 0 "-s prints the cache without the network" fa-prefetch -s b1
 cmp -s "$T/out" "$T/cache"; ok $? "the same cache"
 
+# The keeper's side of the parts. A part waits as it came under a key of
+# its own until the save takes it out; a save missing a part, or given
+# another binding's, changes nothing; a part a client left more than an
+# hour ago goes with the next save, a younger one stays.
+stale=part:$(printf '%032d' 7):0
+rawdb "$FA_CONFIG" cache put "$stale" \
+    "$(printf '{"binding":"b1","at":1}\nx' | od -An -tx1 | tr -d ' \n')"
+fa-vault ls >/dev/null	# the keeper, which rawdb stopped, started again
+python3 - "$T/vault/sock" "$T/cache" "$T/wantleft" >"$T/parts" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rb")
+def ask(v, **a):
+    s.sendall(json.dumps({"v": v, "a": a}, ensure_ascii=False).encode() + b"\n")
+    r = json.loads(f.readline())
+    return "%s %s" % (r["s"], r.get("e", ""))
+text = open(sys.argv[2]).read().strip().replace("Acme Widgets Ltd", "Acme Parts Ltd")
+cut = [text[i:i + 8000] for i in range(0, len(text), 8000)]
+k = len(cut) - 1        # parts; the last piece goes with the save
+parts = []
+def part(up, i, b="b1"):
+    parts.append(ask("prefetch.part", binding=b, upload=up * 32, seq=i,
+                     text=cut[i]))
+def save(up):
+    return ask("prefetch.save", binding="b1", outcome="ok", detail="",
+               upload=up * 32, parts=k, text=cut[-1])
+for i in range(k - 1): part("a", i)         # the last part never sent
+print(save("a"))
+for i in range(k): part("b", i, "b2" if i == 0 else "b1")
+print(save("b"))
+part("c", 0)                                # a client that died
+for i in range(k): part("d", i)
+print(save("d"))
+print("parts: %d, %s" % (k, " ".join(sorted(set(parts)))))
+open(sys.argv[3], "w").writelines("part:%s:%d\n" % (u * 32, i) for u, n in
+                                  (("a", k - 1), ("b", k), ("c", 1))
+                                  for i in range(n))
+PY
+diag "$T/parts"
+sed -n 1p "$T/parts" | grep -q '^75 b1: part of its reference data went missing; try again$'
+ok $? "a save with a part missing: 75, and says so"
+sed -n 2p "$T/parts" | grep -q '^75 .*went missing'
+ok $? "a save given another binding's part: 75"
+sed -n 3p "$T/parts" | grep -q '^0 $' && sed -n 4p "$T/parts" | grep -Eq '^parts: [0-9]+, 0 $'
+ok $? "every part taken, and a save with all its parts: 0"
+fa-prefetch -s b1 >"$T/got"
+sed 's/Acme Widgets Ltd/Acme Parts Ltd/' "$T/cache" | cmp -s - "$T/got"
+ok $? "the parts, put together, are the cache, byte for byte"
+rawdb "$FA_CONFIG" cache keys | grep '^part:' | sort >"$T/left"
+sort -o "$T/wantleft" "$T/wantleft"
+diff "$T/left" "$T/wantleft" >"$T/leftdiff"
+ok $? "the stale part went with the save; the young and the refused stayed"
+diag "$T/leftdiff"
+
 # 429: a short Retry-After is waited out and the page asked again; a
 # long one is 75 with FreeAgent's wait, the page not asked again, and
 # the wait kept.
